@@ -1,0 +1,1 @@
+"""The pure core of flychat: rooms, messages, ports and the services that use them."""

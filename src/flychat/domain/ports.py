@@ -1,0 +1,69 @@
+"""Ports: what the domain needs from storage, delivery and time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from flychat.domain.model import Draft, Message, Page, RoomId
+
+
+class MessageLog(Protocol):
+    """A per-room append-only log with gapless ids, shaped for the weakest store.
+
+    Every method is atomic on its own. Implementations raise
+    ``StorageUnavailable`` when the store cannot be reached.
+    """
+
+    async def append(self, room: RoomId, draft: Draft) -> Message:
+        """Store ``draft`` as the room's next message (id = last id + 1) and return it.
+
+        If the room already holds a message with ``draft.provisional_id``, return that
+        message and store nothing. Raise ``AppendConflict`` when a concurrent writer
+        took the id (the caller retries). Keeps only the newest ``retention`` messages.
+        """
+        ...
+
+    async def latest(self, room: RoomId, limit: int) -> Page:
+        """The newest ``limit`` messages, oldest first, and the room's last id."""
+        ...
+
+    async def after(self, room: RoomId, after_id: int, limit: int) -> Page:
+        """Up to ``limit`` messages with id > ``after_id``, oldest first, and the last id."""
+        ...
+
+    async def before(self, room: RoomId, before_id: int, limit: int) -> Page:
+        """The newest ``limit`` messages with id < ``before_id``, oldest first, and the last id."""
+        ...
+
+    async def check(self) -> None:
+        """Raise ``StorageUnavailable`` unless the store answers."""
+        ...
+
+
+class Publisher(Protocol):
+    """Delivers events to a room's subscribers. Never blocks and never raises."""
+
+    def publish_provisional(self, room: RoomId, draft: Draft) -> None:
+        """Send the provisional event (no id) for a message about to be stored."""
+        ...
+
+    def publish_message(self, room: RoomId, message: Message) -> None:
+        """Send the durable event of a stored message."""
+        ...
+
+    def publish_retraction(self, room: RoomId, provisional_id: str) -> None:
+        """Tell subscribers that a provisional message will never be stored."""
+        ...
+
+
+class Clock(Protocol):
+    """The current time, aware and in UTC."""
+
+    def __call__(self) -> datetime: ...
+
+
+class IdFactory(Protocol):
+    """A new provisional id in UUID form."""
+
+    def __call__(self) -> str: ...

@@ -1,0 +1,69 @@
+"""The wire forms of messages: JSON objects and Server-Sent Events text."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flychat.domain.model import Draft, Message, format_date
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def message_fields(message: Message) -> dict[str, Any]:
+    """The message as a JSON object, keys in the order of the spec."""
+    return {
+        "id": message.id,
+        "provisionalId": message.provisional_id,
+        "from": message.sender,
+        "text": message.text,
+        "date": format_date(message.date),
+    }
+
+
+def provisional_fields(draft: Draft) -> dict[str, Any]:
+    """The provisional event's JSON object: like a message, without ``id``."""
+    return {
+        "provisionalId": draft.provisional_id,
+        "from": draft.sender,
+        "text": draft.text,
+        "date": format_date(draft.date),
+    }
+
+
+def sse_event(event: str, data: object, event_id: int | None = None) -> str:
+    """One SSE event; ``data`` is JSON-encoded onto a single line."""
+    id_line = "" if event_id is None else f"id: {event_id}\n"
+    return f"event: {event}\n{id_line}data: {_dumps(data)}\n\n"
+
+
+def sse_message(message: Message) -> str:
+    """The durable ``message`` event, with its id."""
+    return sse_event("message", message_fields(message), message.id)
+
+
+def sse_provisional(draft: Draft) -> str:
+    """The provisional ``message`` event, without an id line."""
+    return sse_event("message", provisional_fields(draft))
+
+
+def sse_retraction(provisional_id: str) -> str:
+    """The event withdrawing a provisional message that was never stored."""
+    return sse_event("message", {"provisionalId": provisional_id, "retracted": True})
+
+
+def sse_open() -> str:
+    """The first event of every new stream."""
+    return sse_event("stream-open", {})
+
+
+def sse_reset(last_id: int) -> str:
+    """Tells the client to drop what it shows; resumes after ``last_id``."""
+    return sse_event("stream-reset", {"lastEventId": last_id}, last_id)
+
+
+def sse_comment(text: str = "keep-alive") -> str:
+    """An SSE comment line, used as keep-alive."""
+    return f": {text}\n\n"
