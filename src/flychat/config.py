@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import TypeVar
-
-T = TypeVar("T")
+from dataclasses import dataclass
 
 DEFAULT_DATABASE_URL = "sqlite:///./flychat.db"
 STORE_SCHEMES = ("memory", "sqlite", "postgresql", "dynamodb")
@@ -37,7 +34,6 @@ class Settings:
     subscriber_queue: int = 1000
     gap_wait_seconds: float = 0.5
     log_level: str = "info"
-    extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def store_scheme(self) -> str:

@@ -1,0 +1,74 @@
+"""The composition root: settings -> adapters -> services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flychat.adapters.local_broker import LocalBroker
+from flychat.adapters.memory import InMemoryMessageLog
+from flychat.config import Settings
+from flychat.domain.messages import Chat, ChatRules
+from flychat.domain.ports import MessageLog, Publisher
+
+
+@dataclass
+class Services:
+    """Everything the entrypoints need, built once per app."""
+
+    settings: Settings
+    chat: Chat
+    broker: LocalBroker
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+def new_provisional_id() -> str:
+    """A fresh provisional id in UUID form."""
+    return str(uuid.uuid4())
+
+
+@asynccontextmanager
+async def open_message_log(settings: Settings) -> AsyncIterator[MessageLog]:
+    """Open the store named by ``settings.database_url`` for the lifetime of the block."""
+    scheme = settings.store_scheme
+    if scheme == "memory":
+        yield InMemoryMessageLog(retention=settings.retention)
+    elif scheme in ("sqlite", "postgresql"):
+        from flychat.adapters.sql import open_sql_log
+
+        async with open_sql_log(settings.database_url, retention=settings.retention) as log:
+            yield log
+    elif scheme == "dynamodb":
+        from flychat.adapters.dynamodb import open_dynamo_log
+
+        async with open_dynamo_log(settings.database_url, retention=settings.retention) as log:
+            yield log
+    else:
+        raise ValueError(f"unsupported store {scheme!r}")
+
+
+def chat_rules(settings: Settings) -> ChatRules:
+    """The domain's limits, taken from the settings."""
+    return ChatRules(
+        max_text_length=settings.max_text_length,
+        history_size=settings.history_size,
+        max_replay=settings.max_replay,
+    )
+
+
+@asynccontextmanager
+async def build_services(settings: Settings) -> AsyncIterator[Services]:
+    """Open every adapter the settings name and wire the services over them."""
+    async with AsyncExitStack() as stack:
+        log = await stack.enter_async_context(open_message_log(settings))
+        broker = LocalBroker(queue_size=settings.subscriber_queue)
+        publishers: list[Publisher] = [broker]
+        chat = Chat(log, publishers, utc_now, new_provisional_id, chat_rules(settings))
+        yield Services(settings=settings, chat=chat, broker=broker)
