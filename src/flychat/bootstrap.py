@@ -72,3 +72,16 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         publishers: list[Publisher] = [broker]
         chat = Chat(log, publishers, utc_now, new_provisional_id, chat_rules(settings))
         yield Services(settings=settings, chat=chat, broker=broker)
+
+
+async def migrate_store(settings: Settings) -> None:
+    """Bring the configured store's schema up to date (memory: nothing to do)."""
+    scheme = settings.store_scheme
+    if scheme in ("sqlite", "postgresql"):
+        from flychat.adapters.sql_migrate import migrate_sql
+
+        await migrate_sql(settings.database_url)
+    elif scheme == "dynamodb":
+        from flychat.adapters.dynamodb import migrate_dynamo
+
+        await migrate_dynamo(settings.database_url)

@@ -85,8 +85,7 @@ def _database_url(raw: str) -> str:
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     if ":" not in url or scheme not in STORE_SCHEMES:
         raise ValueError(
-            "must start with memory://, sqlite:///, postgresql:// or dynamodb:// "
-            f"(got {raw!r})"
+            f"must start with memory://, sqlite:///, postgresql:// or dynamodb:// (got {raw!r})"
         )
     if scheme == "dynamodb" and not url.split("://", 1)[-1].split("?", 1)[0]:
         raise ValueError("dynamodb:// needs a table name: dynamodb://TABLE?region=R")
@@ -137,7 +136,10 @@ ENV_VARIABLES = tuple(_FIELDS)
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Build Settings from ``environ`` (default: os.environ); raise ConfigError naming the variable."""
+    """Build Settings from ``environ`` (default: os.environ).
+
+    Raise ConfigError naming the variable when a value is invalid.
+    """
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
     for variable, (name, parse) in _FIELDS.items():

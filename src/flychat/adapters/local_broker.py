@@ -1,0 +1,109 @@
+"""Direct-mode delivery: fan events out to the streams this process holds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+
+from flychat.domain.model import Draft, Message, RoomId
+from flychat.domain.wire import sse_provisional, sse_retraction
+
+Item = Message | str
+
+
+class Subscription:
+    """One stream's inbox: durable messages and pre-encoded provisional events.
+
+    Bounded: when the reader falls ``limit`` items behind, the inbox empties and
+    ``overflowed`` is set, so the reader repairs from storage instead.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._items: deque[Item] = deque()
+        self._wake = asyncio.Event()
+        self._limit = limit
+        self.overflowed = False
+        self.closed = False
+
+    def offer(self, item: Item) -> None:
+        """Queue an item without ever blocking the publisher."""
+        if self.closed:
+            return
+        if len(self._items) >= self._limit:
+            self._items.clear()
+            self.overflowed = True
+        else:
+            self._items.append(item)
+        self._wake.set()
+
+    def close(self) -> None:
+        """End the stream: the reader sees ``closed`` at its next wake-up."""
+        self.closed = True
+        self._wake.set()
+
+    async def receive(self, wait_seconds: float) -> list[Item]:
+        """Everything queued so far; waits up to ``wait_seconds`` when empty."""
+        if not self._items and not self.closed and not self.overflowed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait_seconds)
+        self._wake.clear()
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+
+class LocalBroker:
+    """A Publisher that delivers to this process's subscriptions, room by room."""
+
+    def __init__(self, queue_size: int = 1000) -> None:
+        self.queue_size = queue_size
+        self._rooms: dict[str, set[Subscription]] = {}
+        self._closing = False
+
+    def subscribe(self, room: RoomId) -> Subscription:
+        """A new subscription to the room's events; call ``unsubscribe`` when done."""
+        subscription = Subscription(self.queue_size)
+        if self._closing:
+            subscription.close()
+        self._rooms.setdefault(room.value, set()).add(subscription)
+        return subscription
+
+    def unsubscribe(self, room: RoomId, subscription: Subscription) -> None:
+        """Forget a subscription."""
+        members = self._rooms.get(room.value)
+        if members is not None:
+            members.discard(subscription)
+            if not members:
+                del self._rooms[room.value]
+
+    def subscriber_count(self, room: RoomId | None = None) -> int:
+        """How many streams this process holds, in one room or in all."""
+        if room is not None:
+            return len(self._rooms.get(room.value, ()))
+        return sum(len(members) for members in self._rooms.values())
+
+    def _offer(self, room: RoomId, item: Item) -> None:
+        for subscription in tuple(self._rooms.get(room.value, ())):
+            subscription.offer(item)
+
+    def publish_provisional(self, room: RoomId, draft: Draft) -> None:
+        """Deliver the provisional event to the room's streams."""
+        if room.value in self._rooms:
+            self._offer(room, sse_provisional(draft))
+
+    def publish_message(self, room: RoomId, message: Message) -> None:
+        """Deliver the durable event to the room's streams."""
+        self._offer(room, message)
+
+    def publish_retraction(self, room: RoomId, provisional_id: str) -> None:
+        """Deliver a retraction to the room's streams."""
+        if room.value in self._rooms:
+            self._offer(room, sse_retraction(provisional_id))
+
+    def close_all(self) -> None:
+        """End every stream (shutdown); later subscriptions end at once."""
+        self._closing = True
+        for members in self._rooms.values():
+            for subscription in members:
+                subscription.close()

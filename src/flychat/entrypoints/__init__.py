@@ -1,0 +1,1 @@
+"""Entrypoints: the HTTP app, its pages and streams, and the command line."""

@@ -1,0 +1,103 @@
+"""Decoding POST bodies (form, multipart, JSON) into plain fields, strictly."""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+from urllib.parse import parse_qsl
+
+import multipart
+
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+JSON = "application/json"
+FIELDS = ("from", "text", "provisionalId")
+
+
+class UnsupportedMediaType(Exception):
+    """The Content-Type is not one flychat accepts."""
+
+
+class MalformedBody(Exception):
+    """The body cannot be decoded as its Content-Type says."""
+
+
+def media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
+    """Split a Content-Type header into its lowercased type and parameters."""
+    if not content_type:
+        return "", {}
+    head, *rest = content_type.split(";")
+    params: dict[str, str] = {}
+    for item in rest:
+        key, _, value = item.partition("=")
+        params[key.strip().lower()] = value.strip().strip('"')
+    return head.strip().lower(), params
+
+
+def check_media_type(content_type: str | None) -> str:
+    """Return the accepted media type, or raise UnsupportedMediaType."""
+    kind, params = media_type(content_type)
+    if kind not in (FORM, MULTIPART, JSON):
+        raise UnsupportedMediaType(
+            f"Content-Type must be {FORM}, {MULTIPART} or {JSON} (got {content_type or 'none'!r})"
+        )
+    charset = params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType("only the utf-8 charset is supported")
+    return kind
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedBody("the body is not valid UTF-8") from None
+
+
+def _form(body: bytes) -> dict[str, object]:
+    text = _utf8(body)
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedBody("the form body is not valid UTF-8 once percent-decoded") from None
+    fields: dict[str, object] = {}
+    for key, value in pairs:
+        fields.setdefault(key, value)
+    return fields
+
+
+def _multipart(body: bytes, content_type: str) -> dict[str, object]:
+    _, params = media_type(content_type)
+    boundary = params.get("boundary")
+    if not boundary:
+        raise MalformedBody("multipart/form-data needs a boundary")
+    fields: dict[str, object] = {}
+    try:
+        parser = multipart.MultipartParser(
+            BytesIO(body), boundary, len(body), charset="utf-8", strict=True
+        )
+        for part in parser:
+            if part.name in FIELDS and part.name not in fields:
+                fields[part.name] = _utf8(part.raw)
+    except multipart.MultipartError as exc:
+        raise MalformedBody(f"malformed multipart body: {exc}") from None
+    return fields
+
+
+def _json(body: bytes) -> dict[str, object]:
+    try:
+        value = json.loads(_utf8(body))
+    except json.JSONDecodeError as exc:
+        raise MalformedBody(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise MalformedBody("the JSON body must be an object")
+    return value
+
+
+def decode_fields(kind: str, content_type: str, body: bytes) -> dict[str, object]:
+    """The body's fields for the accepted media ``kind``; raise MalformedBody."""
+    if kind == JSON:
+        return _json(body)
+    if kind == MULTIPART:
+        return _multipart(body, content_type)
+    return _form(body)

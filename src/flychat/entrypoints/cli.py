@@ -1,0 +1,92 @@
+"""The ``flychat`` command: serve, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+import uvicorn
+
+from flychat.bootstrap import migrate_store
+from flychat.config import ConfigError, Settings, load_settings
+from flychat.entrypoints.app import create_app
+
+SHUTDOWN_SECONDS = 8
+
+
+class _GracefulServer(uvicorn.Server):
+    """A uvicorn server that ends the app's SSE streams as soon as SIGTERM arrives."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: list[object]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        for callback in self._on_exit:
+            if callable(callback):
+                callback()
+        super().handle_exit(sig, frame)
+
+
+def serve(settings: Settings) -> None:
+    """Run the app with uvicorn until SIGINT/SIGTERM; SQLite files are migrated first."""
+    if settings.store_scheme == "sqlite":
+        asyncio.run(migrate_store(settings))
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=SHUTDOWN_SECONDS,
+        lifespan="on",
+    )
+
+    def end_streams() -> None:
+        services = getattr(app.state, "services", None)
+        if services is None:
+            return
+        try:
+            asyncio.get_running_loop().call_soon_threadsafe(services.broker.close_all)
+        except RuntimeError:
+            services.broker.close_all()
+
+    _GracefulServer(config, [end_streams]).run()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="flychat", description="Realtime chat backend.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the app (default: SQLite, direct mode)")
+    serve_cmd.add_argument("--host", help="interface to bind (FLYCHAT_HOST, default 127.0.0.1)")
+    serve_cmd.add_argument("--port", type=int, help="port to bind (FLYCHAT_PORT, default 8000)")
+    commands.add_parser("migrate", help="bring the configured store's schema up to date")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flychat`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        overrides = {"host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+        settings = load_settings(**overrides)
+    except ConfigError as exc:
+        print(f"flychat: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "migrate":
+        asyncio.run(migrate_store(settings))
+        print(f"flychat: {settings.store_scheme} store is up to date")
+        return 0
+    serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""One table from domain and HTTP errors to responses with a clear JSON body."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+
+from flychat.domain.errors import InvalidInput, StorageUnavailable
+from flychat.entrypoints.bodies import MalformedBody, UnsupportedMediaType
+
+log = logging.getLogger(__name__)
+
+
+def _is_page(request: Request[Any, Any, Any]) -> bool:
+    return not request.url.path.startswith("/rooms/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def invalid_input(_: Request[Any, Any, Any], exc: InvalidInput) -> Response[Any]:
+    """400 naming the field and the rule it broke."""
+    return Response({"error": str(exc), "field": exc.field, "reason": exc.reason}, status_code=400)
+
+
+def malformed_body(_: Request[Any, Any, Any], exc: MalformedBody) -> Response[Any]:
+    """400 for a body that cannot be decoded."""
+    return Response({"error": str(exc)}, status_code=400)
+
+
+def unsupported_media(_: Request[Any, Any, Any], exc: UnsupportedMediaType) -> Response[Any]:
+    """415 for a Content-Type flychat does not read."""
+    return Response({"error": str(exc)}, status_code=415)
+
+
+def storage_unavailable(_: Request[Any, Any, Any], exc: StorageUnavailable) -> Response[Any]:
+    """503 when the store is down; the client may retry with the same provisionalId."""
+    log.warning("storage unavailable: %s", exc)
+    return Response(
+        {"error": f"storage unavailable: {exc}"}, status_code=503, headers={"Retry-After": "1"}
+    )
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Framework errors (404, 405, 413...) in flychat's JSON shape, or plain HTML for pages."""
+    if _is_page(request):
+        body = f"<!doctype html><title>{exc.status_code}</title><h1>{exc.status_code}</h1>"
+        return Response(body, status_code=exc.status_code, media_type=MediaType.HTML)
+    return Response({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """500 with a generic body; the details go to the log."""
+    log.exception("unhandled error", exc_info=exc)
+    return Response({"error": "internal server error"}, status_code=500)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    InvalidInput: invalid_input,
+    MalformedBody: malformed_body,
+    UnsupportedMediaType: unsupported_media,
+    StorageUnavailable: storage_unavailable,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

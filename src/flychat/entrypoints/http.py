@@ -1,0 +1,101 @@
+"""The JSON and SSE API: thin handlers that parse, call the chat, shape the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.datastructures import State
+from litestar.response import Response, Stream
+
+from flychat.bootstrap import Services
+from flychat.domain.errors import InvalidInput
+from flychat.domain.messages import MAX_PAGE_LIMIT
+from flychat.domain.model import Page, RoomId, parse_position
+from flychat.domain.wire import message_fields
+from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.sse import SSE_HEADERS, direct_stream, wants_event_stream
+
+MESSAGES_PATH = "/rooms/{room:str}/messages"
+
+
+def services_of(state: State) -> Services:
+    """The app's services, built by the lifespan."""
+    services: Services = state.services
+    return services
+
+
+def page_json(page: Page) -> dict[str, Any]:
+    """A history page as the API answers it."""
+    return {"messages": [message_fields(m) for m in page.messages], "lastEventId": page.last_id}
+
+
+def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = parse_position(raw)
+    if value is None:
+        raise InvalidInput(name, "must be a non-negative whole number")
+    return value
+
+
+@post(MESSAGES_PATH, status_code=200)
+async def send_message(request: Request[Any, Any, Any], room: str, state: State) -> dict[str, Any]:
+    """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
+    body = await request.body()
+    content_type = request.headers.get("content-type")
+    kind = check_media_type(content_type)
+    fields = decode_fields(kind, content_type or "", body)
+    room_id = RoomId(room)
+    message = await services_of(state).chat.post(
+        room_id, fields.get("from"), fields.get("text"), fields.get("provisionalId")
+    )
+    return message_fields(message)
+
+
+@get(MESSAGES_PATH)
+async def read_messages(request: Request[Any, Any, Any], room: str, state: State) -> Response[Any]:
+    """JSON history with paging, or the SSE stream when Accept asks for text/event-stream."""
+    services = services_of(state)
+    room_id = RoomId(room)
+    if wants_event_stream(request.headers.get("accept")):
+        position = parse_position(request.headers.get("last-event-id"))
+        if position is None:
+            position = parse_position(request.query_params.get("lastEventId"))
+        settings = services.settings
+        stream = direct_stream(
+            services.chat,
+            services.broker,
+            room_id,
+            position,
+            settings.keepalive_seconds,
+            settings.gap_wait_seconds,
+        )
+        return Stream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    limit = _query_int(request, "limit")
+    if limit is not None and not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE_LIMIT}")
+    page = await services.chat.history(
+        room_id,
+        after=_query_int(request, "after"),
+        before=_query_int(request, "before"),
+        limit=limit,
+    )
+    return Response(page_json(page))
+
+
+@get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
+
+
+@get("/readyz")
+async def readyz(state: State) -> Response[dict[str, str]]:
+    """Readiness: the store answers."""
+    await services_of(state).chat.log.check()
+    return Response({"status": "ready"})
+
+
+API_HANDLERS = [send_message, read_messages, healthz, readyz]

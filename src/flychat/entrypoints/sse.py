@@ -1,0 +1,104 @@
+"""The direct-mode SSE stream: history, then live events in perfect order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+from flychat.adapters.local_broker import LocalBroker, Subscription
+from flychat.domain.messages import Chat
+from flychat.domain.model import Message, RoomId
+from flychat.domain.ordering import Sequencer
+from flychat.domain.wire import sse_comment, sse_message, sse_open, sse_reset
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def wants_event_stream(accept: str | None) -> bool:
+    """True when an Accept header asks for Server-Sent Events."""
+    return accept is not None and "text/event-stream" in accept.lower()
+
+
+class _FellBehind(Exception):
+    """The subscriber is too far behind to repair: end the stream so it resumes."""
+
+
+async def _repair(chat: Chat, room: RoomId, order: Sequencer) -> list[Message]:
+    page = await chat.log.after(room, order.last_sent, chat.rules.max_replay + 1)
+    if len(page.messages) > chat.rules.max_replay:
+        raise _FellBehind
+    if page.messages and page.messages[0].id != order.last_sent + 1:
+        raise _FellBehind
+    return order.accept(page.messages)
+
+
+async def direct_stream(
+    chat: Chat,
+    broker: LocalBroker,
+    room: RoomId,
+    position: int | None,
+    keepalive_seconds: float,
+    gap_wait_seconds: float,
+) -> AsyncIterator[bytes]:
+    """Yield the SSE stream of ``room`` for a client resuming at ``position``."""
+    subscription = broker.subscribe(room)
+    try:
+        replay = await chat.replay(room, position)
+        head = [sse_open()]
+        if replay.reset:
+            head.append(sse_reset(replay.last_id))
+        head.extend(sse_message(m) for m in replay.messages)
+        yield "".join(head).encode()
+        order = Sequencer(replay.last_id, max_buffer=broker.queue_size)
+        async for chunk in _live(
+            chat, room, subscription, order, keepalive_seconds, gap_wait_seconds
+        ):
+            yield chunk
+    finally:
+        broker.unsubscribe(room, subscription)
+
+
+async def _live(
+    chat: Chat,
+    room: RoomId,
+    subscription: Subscription,
+    order: Sequencer,
+    keepalive_seconds: float,
+    gap_wait_seconds: float,
+) -> AsyncIterator[bytes]:
+    last_write = time.monotonic()
+    gap_since: float | None = None
+    while True:
+        now = time.monotonic()
+        wait = keepalive_seconds - (now - last_write)
+        if gap_since is not None:
+            wait = min(wait, gap_wait_seconds - (now - gap_since))
+        items = await subscription.receive(max(wait, 0.0))
+        if subscription.closed:
+            return
+        out: list[str] = []
+        try:
+            if subscription.overflowed:
+                subscription.overflowed = False
+                out.extend(sse_message(m) for m in await _repair(chat, room, order))
+            for item in items:
+                if isinstance(item, str):
+                    out.append(item)
+                else:
+                    out.extend(sse_message(m) for m in order.accept((item,)))
+            if order.has_gap:
+                gap_since = gap_since if gap_since is not None else time.monotonic()
+                if order.overflowing or time.monotonic() - gap_since >= gap_wait_seconds:
+                    out.extend(sse_message(m) for m in await _repair(chat, room, order))
+                    gap_since = time.monotonic()
+            if not order.has_gap:
+                gap_since = None
+        except _FellBehind:
+            if out:
+                yield "".join(out).encode()
+            return
+        if not out and time.monotonic() - last_write >= keepalive_seconds:
+            out.append(sse_comment())
+        if out:
+            yield "".join(out).encode()
+            last_write = time.monotonic()
