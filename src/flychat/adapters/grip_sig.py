@@ -1,0 +1,27 @@
+"""``Grip-Sig`` validation: is this request really coming through our GRIP proxy?"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from gripcontrol import validate_sig
+
+from flychat.adapters.grip import GripProxy
+
+
+class GripSigValidator:
+    """Accepts a ``Grip-Sig`` JWT that validates (signature and expiry) with any proxy's key."""
+
+    def __init__(self, proxies: Iterable[GripProxy]) -> None:
+        self._keys = tuple(dict.fromkeys(p.sig_key for p in proxies if p.sig_key is not None))
+
+    @property
+    def enabled(self) -> bool:
+        """True when at least one key is configured."""
+        return bool(self._keys)
+
+    def is_valid(self, token: str | None) -> bool:
+        """True when ``token`` is a current JWT signed with a configured key."""
+        if not token:
+            return False
+        return any(validate_sig(token, key) for key in self._keys)
