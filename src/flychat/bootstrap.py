@@ -8,6 +8,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flychat.adapters.grip import parse_grip_url
+from flychat.adapters.grip_publisher import GripPublisher
+from flychat.adapters.grip_sig import GripSigValidator
 from flychat.adapters.local_broker import LocalBroker
 from flychat.adapters.memory import InMemoryMessageLog
 from flychat.config import Settings
@@ -22,6 +25,7 @@ class Services:
     settings: Settings
     chat: Chat
     broker: LocalBroker
+    grip_sig: GripSigValidator | None = None
 
 
 def utc_now() -> datetime:
@@ -70,8 +74,16 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         log = await stack.enter_async_context(open_message_log(settings))
         broker = LocalBroker(queue_size=settings.subscriber_queue)
         publishers: list[Publisher] = [broker]
+        grip_sig = None
+        if settings.grip_enabled:
+            proxies = [parse_grip_url(url) for url in settings.grip_urls]
+            grip = GripPublisher(proxies, settings.grip_prefix)
+            await grip.start()
+            stack.push_async_callback(grip.close)
+            publishers.append(grip)
+            grip_sig = GripSigValidator(proxies)
         chat = Chat(log, publishers, utc_now, new_provisional_id, chat_rules(settings))
-        yield Services(settings=settings, chat=chat, broker=broker)
+        yield Services(settings=settings, chat=chat, broker=broker, grip_sig=grip_sig)
 
 
 async def migrate_store(settings: Settings) -> None:

@@ -14,6 +14,7 @@ from flychat.domain.messages import MAX_PAGE_LIMIT
 from flychat.domain.model import Page, RoomId, parse_position
 from flychat.domain.wire import message_fields
 from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.grip_stream import grip_stream_answer
 from flychat.entrypoints.sse import SSE_HEADERS, direct_stream, wants_event_stream
 
 MESSAGES_PATH = "/rooms/{room:str}/messages"
@@ -59,6 +60,8 @@ async def read_messages(request: Request[Any, Any, Any], room: str, state: State
     """JSON history with paging, or the SSE stream when Accept asks for text/event-stream."""
     services = services_of(state)
     room_id = RoomId(room)
+    if (answer := await grip_stream_answer(services, room_id, request)) is not None:
+        return answer
     if wants_event_stream(request.headers.get("accept")):
         position = parse_position(request.headers.get("last-event-id"))
         if position is None:

@@ -1,0 +1,77 @@
+"""The GRIP stream path: answer statelessly, let the proxy hold the stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.response import Response
+
+from flychat.adapters.grip import messages_channel
+from flychat.adapters.grip_headers import hold_stream_headers, parse_grip_last
+from flychat.bootstrap import Services
+from flychat.domain.messages import Replay
+from flychat.domain.model import MAX_ID, RoomId, parse_position
+from flychat.domain.wire import sse_message, sse_open, sse_reset
+from flychat.entrypoints.sse import SSE_HEADERS, wants_event_stream
+
+DIRECT_OFF = (
+    "direct streaming is switched off (FLYCHAT_DIRECT_STREAMING=false): "
+    "open the stream through the GRIP proxy"
+)
+
+
+def _resume_position(request: Request[Any, Any, Any]) -> int | None:
+    position = parse_position(request.headers.get("last-event-id"))
+    if position is None:
+        position = parse_position(request.query_params.get("lastEventId"))
+    return position
+
+
+def is_grip_request(services: Services, request: Request[Any, Any, Any]) -> bool:
+    """True when the request carries a ``Grip-Sig`` that validates with a configured key."""
+    validator = services.grip_sig
+    return validator is not None and validator.is_valid(request.headers.get("grip-sig"))
+
+
+async def grip_stream_answer(
+    services: Services, room: RoomId, request: Request[Any, Any, Any]
+) -> Response[Any] | None:
+    """The answer to a GRIP stream or recovery request, a 503 for a refused direct stream,
+    or None when the request is neither (JSON history, or a direct-mode stream).
+    """
+    wants_stream = wants_event_stream(request.headers.get("accept"))
+    if not is_grip_request(services, request):
+        if wants_stream and not services.settings.direct_streaming:
+            return Response({"error": DIRECT_OFF}, status_code=503)
+        return None
+    grip_last = request.headers.get("grip-last")
+    if grip_last is not None:
+        channel = messages_channel(services.settings.grip_prefix, room)
+        last_id = parse_grip_last(grip_last, channel)
+        replay = await services.chat.replay(room, MAX_ID if last_id is None else last_id)
+        return _held(services, room, replay, opening=False)
+    if wants_stream:
+        replay = await services.chat.replay(room, _resume_position(request))
+        return _held(services, room, replay, opening=True)
+    return None
+
+
+def _held(services: Services, room: RoomId, replay: Replay, *, opening: bool) -> Response[Any]:
+    parts = [sse_open()] if opening else []
+    if replay.reset:
+        parts.append(sse_reset(replay.last_id))
+    parts.extend(sse_message(m) for m in replay.messages)
+    settings = services.settings
+    grip = hold_stream_headers(
+        room,
+        replay.last_id,
+        prefix=settings.grip_prefix,
+        keepalive_seconds=settings.keepalive_seconds,
+        link_timeout_seconds=settings.link_timeout_seconds,
+    )
+    return Response(
+        "".join(parts).encode(),
+        media_type="text/event-stream",
+        headers={**SSE_HEADERS, **grip},
+    )
