@@ -53,6 +53,7 @@ def validate_sender(raw: object) -> str:
     """Return the trimmed sender name, or raise InvalidInput for field ``from``."""
     if not isinstance(raw, str):
         raise InvalidInput("from", "is required and must be a string")
+    _check_chars("from", raw, "\t\n\r")
     sender = raw.strip()
     if not sender:
         raise InvalidInput("from", "must not be empty")

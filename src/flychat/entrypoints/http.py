@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.params import FromPath
 from litestar.response import Response, Stream
 
 from flychat.bootstrap import Services
@@ -42,7 +43,9 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
 
 
 @post(MESSAGES_PATH, status_code=200)
-async def send_message(request: Request[Any, Any, Any], room: str, state: State) -> dict[str, Any]:
+async def send_message(
+    request: Request[Any, Any, Any], room: FromPath[str], state: State
+) -> dict[str, Any]:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
     body = await request.body()
     content_type = request.headers.get("content-type")
@@ -56,7 +59,9 @@ async def send_message(request: Request[Any, Any, Any], room: str, state: State)
 
 
 @get(MESSAGES_PATH)
-async def read_messages(request: Request[Any, Any, Any], room: str, state: State) -> Response[Any]:
+async def read_messages(
+    request: Request[Any, Any, Any], room: FromPath[str], state: State
+) -> Response[Any]:
     """JSON history with paging, or the SSE stream when Accept asks for text/event-stream."""
     services = services_of(state)
     room_id = RoomId(room)

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.datastructures import State
+from litestar.params import FromPath
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
@@ -23,7 +24,7 @@ async def index(request: Request[Any, Any, Any]) -> Redirect:
 
 
 @get("/{room:str}", include_in_schema=False)
-async def room_page(request: Request[Any, Any, Any], room: str, state: State) -> Template:
+async def room_page(request: Request[Any, Any, Any], room: FromPath[str], state: State) -> Template:
     """The join page, or with ``?user=NAME`` the chat page with recent history."""
     try:
         room_id = RoomId(room)

@@ -1,0 +1,65 @@
+import pytest
+
+from flychat.config import ENV_VARIABLES, ConfigError, Settings, load_settings
+
+
+def test_defaults_are_the_embedded_setup() -> None:
+    settings = load_settings({})
+    assert settings == Settings()
+    assert settings.database_url == "sqlite:///./flychat.db"
+    assert settings.store_scheme == "sqlite" and not settings.grip_enabled
+
+
+def test_values_are_parsed() -> None:
+    settings = load_settings(
+        {
+            "FLYCHAT_DATABASE_URL": "postgresql://u:p@h:5432/db",
+            "GRIP_URL": "http://127.0.0.1:5561?iss=pushpin&key=k, https://api.fanout.io/realm/r",
+            "GRIP_PREFIX": "chat-",
+            "FLYCHAT_PORT": "9000",
+            "FLYCHAT_KEEPALIVE_SECONDS": "0.5",
+            "FLYCHAT_DIRECT_STREAMING": "off",
+        }
+    )
+    assert settings.store_scheme == "postgresql"
+    assert settings.grip_urls == (
+        "http://127.0.0.1:5561?iss=pushpin&key=k",
+        "https://api.fanout.io/realm/r",
+    )
+    assert settings.grip_prefix == "chat-" and settings.port == 9000
+    assert settings.keepalive_seconds == 0.5 and settings.direct_streaming is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FLYCHAT_PORT", "http"),
+        ("FLYCHAT_PORT", "70000"),
+        ("FLYCHAT_DATABASE_URL", "mysql://x"),
+        ("FLYCHAT_DATABASE_URL", "dynamodb://?region=x"),
+        ("GRIP_URL", "ftp://proxy"),
+        ("GRIP_PREFIX", "a b"),
+        ("FLYCHAT_HISTORY_SIZE", "0"),
+        ("FLYCHAT_RETENTION", "-5"),
+        ("FLYCHAT_KEEPALIVE_SECONDS", "soon"),
+        ("FLYCHAT_DIRECT_STREAMING", "maybe"),
+        ("FLYCHAT_LOG_LEVEL", "loud"),
+    ],
+)
+def test_bad_values_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert str(caught.value).startswith(f"{variable}:")
+
+
+def test_history_cannot_exceed_retention() -> None:
+    with pytest.raises(ConfigError, match="FLYCHAT_HISTORY_SIZE"):
+        load_settings({"FLYCHAT_HISTORY_SIZE": "100", "FLYCHAT_RETENTION": "50"})
+
+
+def test_every_variable_is_documented_in_the_readme() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [name for name in ENV_VARIABLES if f"`{name}`" not in readme]
+    assert missing == []

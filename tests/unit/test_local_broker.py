@@ -1,0 +1,41 @@
+from flychat.adapters.local_broker import LocalBroker
+from flychat.domain.model import RoomId
+
+from .test_sequencer import msg
+
+ROOM = RoomId("lobby")
+
+
+async def test_messages_reach_only_their_room() -> None:
+    broker = LocalBroker()
+    here = broker.subscribe(ROOM)
+    there = broker.subscribe(RoomId("other"))
+    broker.publish_message(ROOM, msg(1))
+    assert await here.receive(0.1) == [msg(1)]
+    assert await there.receive(0.01) == []
+
+
+async def test_a_slow_subscriber_overflows_instead_of_blocking() -> None:
+    broker = LocalBroker(queue_size=10)
+    slow = broker.subscribe(ROOM)
+    fast = broker.subscribe(ROOM)
+    for i in range(1, 26):
+        broker.publish_message(ROOM, msg(i))
+        assert len(await fast.receive(0.1)) == 1
+    assert slow.overflowed
+    assert len(await slow.receive(0.01)) < 10
+
+
+async def test_close_all_ends_current_and_future_subscriptions() -> None:
+    broker = LocalBroker()
+    current = broker.subscribe(ROOM)
+    broker.close_all()
+    assert current.closed and broker.subscribe(ROOM).closed
+
+
+async def test_unsubscribe_forgets_the_room() -> None:
+    broker = LocalBroker()
+    subscription = broker.subscribe(ROOM)
+    assert broker.subscriber_count(ROOM) == 1
+    broker.unsubscribe(ROOM, subscription)
+    assert broker.subscriber_count() == 0
