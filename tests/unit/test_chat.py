@@ -99,7 +99,7 @@ async def test_failing_publisher_never_fails_the_post() -> None:
 
 
 async def test_concurrent_posts_get_gapless_ids() -> None:
-    chat, log, _ = make_chat()
+    chat, _, _ = make_chat()
     results = await asyncio.gather(*(chat.post(ROOM, "u", f"m{i}") for i in range(100)))
     assert sorted(m.id for m in results) == list(range(1, 101))
 

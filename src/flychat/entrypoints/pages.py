@@ -6,8 +6,8 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.datastructures import State
-from litestar.params import FromPath
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from flychat.domain.errors import InvalidInput, InvalidRoom
