@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
+from litestar.types import ExceptionHandlersMap
 
 from flychat.domain.errors import InvalidInput, StorageUnavailable
 from flychat.entrypoints.bodies import MalformedBody, UnsupportedMediaType
@@ -57,7 +58,7 @@ def unexpected_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     return Response({"error": "internal server error"}, status_code=500)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     InvalidInput: invalid_input,
     MalformedBody: malformed_body,
     UnsupportedMediaType: unsupported_media,
