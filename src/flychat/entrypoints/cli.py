@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
@@ -55,7 +56,13 @@ def serve(settings: Settings) -> None:
         except RuntimeError:
             services.broker.close_all()
 
+    for handled in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(handled, _after_shutdown)
     _GracefulServer(config, [end_streams]).run()
+
+
+def _after_shutdown(sig: int, frame: FrameType | None) -> None:
+    """uvicorn re-raises the stop signal once shut down; exit normally instead."""
 
 
 def _parser() -> argparse.ArgumentParser:
