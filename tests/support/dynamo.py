@@ -1,0 +1,64 @@
+"""DynamoDB test peers: moto in process, moto's threaded server, fresh tables."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from flychat.adapters.dynamodb import DynamoMessageLog, migrate_dynamo, open_dynamo_log
+
+REGION = "us-east-1"
+FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": "/nonexistent/flychat-test-aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/flychat-test-aws-credentials",
+}
+
+
+def use_fake_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point boto3 at fake credentials so no test can reach real AWS."""
+    for name, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """Run moto's threaded server on 127.0.0.1 and a free port; yield its endpoint URL."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def table_url(endpoint: str | None = None) -> str:
+    """A ``dynamodb://`` URL naming a table no other test uses."""
+    url = f"dynamodb://flychat-{uuid.uuid4().hex[:12]}?region={REGION}"
+    return f"{url}&endpoint_url={endpoint}" if endpoint else url
+
+
+@asynccontextmanager
+async def fresh_dynamo_log(url: str, retention: int = 1000) -> AsyncIterator[DynamoMessageLog]:
+    """Create the table named by ``url`` and open the adapter on it."""
+    await migrate_dynamo(url)
+    async with open_dynamo_log(url, retention=retention) as log:
+        yield log
