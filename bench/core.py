@@ -1,0 +1,126 @@
+"""Core scenarios: load-generator ceiling, bare Litestar ceiling, flychat POSTs, SSE delivery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.delivery import measure_delivery
+from bench.harness import Context, Result, Server, scenario
+from bench.procs import PYTHON, free_port, wait_http_ok
+
+TARGET_RATIO = 0.5
+
+
+def post_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows for a POST-load result."""
+    rows = [
+        (
+            f"POSTs/s ({metrics['concurrency']} clients, {metrics['duration_s']:g} s)",
+            f"{metrics['posts_per_s']:,.0f}",
+        ),
+        (
+            "latency p50 / p99",
+            f"{metrics['latency_p50_ms']} / {metrics['latency_p99_ms']} ms",
+        ),
+        (
+            "server CPU / load generator CPU",
+            f"{metrics['server_cpu_cores']} / {sum(metrics['loadgen_cpu_cores']):.2f} cores",
+        ),
+    ]
+    failed = metrics["non_2xx"] + metrics["connection_errors"]
+    if failed:
+        rows.append(("FAILED requests", f"{failed} {metrics['statuses']} {metrics['last_error']}"))
+    return rows
+
+
+def with_ratio(ctx: Context, metrics: dict[str, Any]) -> Result:
+    """Add the ratio to the bare ceiling measured in this run."""
+    ceiling = ctx.results.get("post-bare", {}).get("posts_per_s")
+    rows = post_rows(metrics)
+    if ceiling:
+        ratio = metrics["posts_per_s"] / ceiling
+        metrics["ratio_to_bare"] = round(ratio, 3)
+        metrics["target_ratio"] = TARGET_RATIO
+        metrics["target_met"] = ratio >= TARGET_RATIO
+        verdict = "target met" if ratio >= TARGET_RATIO else f"below the {TARGET_RATIO} target"
+        rows.append(("ratio to bare Litestar", f"{ratio:.2f} ({verdict})"))
+    return Result(metrics, rows)
+
+
+@scenario(
+    "loadgen",
+    "the load generator against a do-nothing server: the most it can send",
+    order=10,
+)
+def loadgen_ceiling(ctx: Context) -> Result:
+    port = free_port()
+    child = ctx.spawn("null-server", [PYTHON, "-m", "bench.null_server", "--port", str(port)])
+    wait_http_ok(f"http://127.0.0.1:{port}/healthz", child)
+    metrics = ctx.post_load(Server("null-server", port, child))
+    return Result(metrics, post_rows(metrics))
+
+
+@scenario(
+    "post-bare",
+    "bare Litestar endpoint that parses the same form and answers JSON (framework ceiling)",
+    order=20,
+)
+def post_bare(ctx: Context) -> Result:
+    metrics = ctx.post_load(ctx.start_bare())
+    headroom = ctx.results.get("loadgen", {}).get("posts_per_s")
+    rows = post_rows(metrics)
+    if headroom:
+        metrics["loadgen_headroom"] = round(headroom / metrics["posts_per_s"], 2)
+        rows.append(("load generator headroom", f"{metrics['loadgen_headroom']}x this rate"))
+    return Result(metrics, rows)
+
+
+@scenario(
+    "post-sqlite",
+    "flychat serve on a fresh SQLite file, direct mode: POSTs into one room",
+    needs=("post-bare",),
+    order=30,
+)
+def post_sqlite(ctx: Context) -> Result:
+    server = ctx.start_flychat("flychat-sqlite", ctx.sqlite_url("post"))
+    return with_ratio(ctx, ctx.post_load(server))
+
+
+@scenario(
+    "post-memory",
+    "flychat serve on memory:// (no storage cost): where the rest of the time goes",
+    needs=("post-bare",),
+    order=35,
+)
+def post_memory(ctx: Context) -> Result:
+    server = ctx.start_flychat("flychat-memory", "memory://")
+    return with_ratio(ctx, ctx.post_load(server))
+
+
+@scenario(
+    "sse-direct",
+    "POST -> SSE delivery latency, direct mode on SQLite, subscribers on one room",
+    order=50,
+)
+def sse_direct(ctx: Context) -> Result:
+    server = ctx.start_flychat("flychat-sse", ctx.sqlite_url("sse"))
+    m = measure_delivery(ctx, server)
+    rows = [
+        (
+            f"durable p50 / p99 ({m['subscribers']} subs, {m['rate_per_s']:g}/s, "
+            f"{m['seconds']:g} s)",
+            f"{m['durable_p50_ms']} / {m['durable_p99_ms']} ms (max {m['durable_max_ms']})",
+        ),
+        ("provisional p50 / p99", f"{m['provisional_p50_ms']} / {m['provisional_p99_ms']} ms"),
+        ("POST answer p50 / p99", f"{m['post_p50_ms']} / {m['post_p99_ms']} ms"),
+        (
+            "every subscriber got every message in order",
+            f"{'yes' if m['all_delivered_in_order'] else 'NO'} "
+            f"({m['streams_complete_in_order']}/{m['subscribers']} streams, "
+            f"{m['posted']} messages)",
+        ),
+        ("app CPU per 1000 messages", f"{m['server_cpu_s_per_1000_msgs']} s"),
+    ]
+    if m["stream_problems"] or m["post_failures"]:
+        rows.append(("PROBLEMS", f"{m['stream_problems']} {m['post_failure_sample']}"))
+    return Result(m, rows)

@@ -1,0 +1,293 @@
+"""The harness: a registry of scenarios and the context they run in.
+
+A scenario is a function ``(ctx: Context) -> Result`` registered with
+``@scenario(name, description, needs=..., order=...)`` in any module of the
+``bench`` package (modules are discovered, so ``bench/grip.py`` or
+``bench/storage.py`` only have to exist). ``needs`` names scenarios whose
+results it reads through ``ctx.results`` (e.g. ``post-bare`` for the ratio);
+they run first, also under ``--only``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import pkgutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.procs import LOOPBACK, PYTHON, Child, free_port, wait_http_ok
+from bench.stats import percentile, rounded
+
+MESSAGES_PATH = "/rooms/{room}/messages/"
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs shared by every scenario (set from the command line)."""
+
+    duration: float = 8.0
+    warmup: float = 2.0
+    concurrency: int = 32
+    load_procs: int = 1
+    rate: float = 50.0
+    seconds: float = 10.0
+    subscribers: int = 50
+    log_level: str = "warning"
+
+
+@dataclass
+class Result:
+    """What a scenario measured: ``metrics`` go to the JSON report, ``rows`` to the table."""
+
+    metrics: dict[str, Any]
+    rows: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named measurement."""
+
+    name: str
+    description: str
+    run: Callable[[Context], Result]
+    needs: tuple[str, ...] = ()
+    order: int = 100
+    default: bool = True
+
+
+SCENARIOS: dict[str, Scenario] = {}
+
+
+def scenario(
+    name: str, description: str, needs: tuple[str, ...] = (), order: int = 100, default: bool = True
+) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
+    """Register a scenario; ``default=False`` ones run only when named with ``--only``."""
+
+    def register(run: Callable[[Context], Result]) -> Callable[[Context], Result]:
+        SCENARIOS[name] = Scenario(name, description, run, needs, order, default)
+        return run
+
+    return register
+
+
+def load_scenarios() -> dict[str, Scenario]:
+    """Import every module of the ``bench`` package so their scenarios register."""
+    import bench
+
+    for module in pkgutil.iter_modules(bench.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"bench.{module.name}")
+    return SCENARIOS
+
+
+def plan(only: list[str] | None) -> list[Scenario]:
+    """The scenarios to run, dependencies first, in ``order``."""
+    wanted = set(only) if only else {s.name for s in SCENARIOS.values() if s.default}
+    unknown = wanted - SCENARIOS.keys()
+    if unknown:
+        raise KeyError(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    todo: set[str] = set()
+
+    def add(name: str) -> None:
+        if name not in todo:
+            todo.add(name)
+            for need in SCENARIOS[name].needs:
+                add(need)
+
+    for name in wanted:
+        add(name)
+    return sorted((SCENARIOS[n] for n in todo), key=lambda s: (s.order, s.name))
+
+
+@dataclass
+class Server:
+    """A server process the harness started on loopback."""
+
+    name: str
+    port: int
+    child: Child
+    host: str = LOOPBACK
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the server process used so far."""
+        return self.child.cpu_seconds()
+
+
+class Context:
+    """Everything a scenario needs: options, a scratch directory, process control, results."""
+
+    def __init__(self, options: Options, log_dir: Path) -> None:
+        self.options = options
+        self.log_dir = log_dir
+        self.results: dict[str, dict[str, Any]] = {}
+        self._scratch = tempfile.TemporaryDirectory(prefix="flychat-bench-")
+        self.workdir = Path(self._scratch.name)
+        self._children: list[Child] = []
+
+    # -- processes -------------------------------------------------------------------
+
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        env: Mapping[str, str] | None = None,
+        *,
+        stdin: int | None = None,
+        stdout: int | None = None,
+    ) -> Child:
+        """Start a child process; it is stopped (by PID) when the scenario ends."""
+        child = Child(name, argv, env, self.log_dir, stdin=stdin, stdout=stdout)
+        self._children.append(child)
+        return child
+
+    def stop(self, child: Child) -> None:
+        """Stop one child now (SIGTERM to its PID, SIGKILL after a grace period)."""
+        child.stop()
+        if child in self._children:
+            self._children.remove(child)
+
+    def stop_all(self) -> None:
+        """Stop every child still running, newest first."""
+        while self._children:
+            self.stop(self._children[-1])
+
+    def close(self) -> None:
+        """Stop everything and remove the scratch directory."""
+        self.stop_all()
+        self._scratch.cleanup()
+
+    def sqlite_url(self, name: str) -> str:
+        """A fresh SQLite database file in the scratch directory."""
+        return f"sqlite:///{self.workdir / name}.db"
+
+    def start_flychat(
+        self, name: str, database_url: str, env: Mapping[str, str] | None = None
+    ) -> Server:
+        """``flychat serve`` as a child process on a free loopback port, healthy."""
+        port = free_port()
+        child = self.spawn(
+            name,
+            [PYTHON, "-m", "flychat.entrypoints.cli", "serve"],
+            {
+                "FLYCHAT_DATABASE_URL": database_url,
+                "FLYCHAT_HOST": LOOPBACK,
+                "FLYCHAT_PORT": str(port),
+                "FLYCHAT_LOG_LEVEL": self.options.log_level,
+                **(env or {}),
+            },
+        )
+        server = Server(name, port, child)
+        wait_http_ok(f"{server.base_url}/healthz", child)
+        return server
+
+    def start_bare(self, name: str = "bare") -> Server:
+        """The bare Litestar form endpoint (bench/bare_app.py), served like flychat."""
+        port = free_port()
+        child = self.spawn(
+            name,
+            [PYTHON, "-m", "bench.bare_app", "--port", str(port)],
+            {"BENCH_LOG_LEVEL": self.options.log_level},
+        )
+        server = Server(name, port, child)
+        wait_http_ok(f"{server.base_url}/healthz", child)
+        return server
+
+    # -- load ------------------------------------------------------------------------
+
+    def post_load(
+        self,
+        server: Server,
+        *,
+        room: str = "bench",
+        rooms: int = 1,
+        path: str = MESSAGES_PATH,
+        concurrency: int | None = None,
+        procs: int | None = None,
+    ) -> dict[str, Any]:
+        """Closed-loop form POSTs from separate processes; figures for the window only."""
+        opts = self.options
+        concurrency = concurrency or opts.concurrency
+        procs = max(1, min(procs or opts.load_procs, concurrency))
+        start_at = time.time() + 1.0
+        shares = [
+            concurrency // procs + (1 if i < concurrency % procs else 0) for i in range(procs)
+        ]
+        workers = [
+            self.spawn(
+                f"{server.name}-loadgen{i}",
+                [
+                    PYTHON, "-m", "bench.loadgen",
+                    "--host", server.host, "--port", str(server.port),
+                    "--path", path, "--room", room, "--rooms", str(rooms),
+                    "--concurrency", str(share), "--warmup", str(opts.warmup),
+                    "--duration", str(opts.duration), "--start-at", repr(start_at),
+                    "--tag", str(i),
+                ],
+                stdout=subprocess.PIPE,
+            )
+            for i, share in enumerate(shares)
+        ]  # fmt: skip
+        time.sleep(max(0.0, start_at + opts.warmup - time.time()))
+        cpu0 = server.cpu_seconds(), [w.cpu_seconds() for w in workers]
+        time.sleep(max(0.0, start_at + opts.warmup + opts.duration - time.time()))
+        cpu1 = server.cpu_seconds(), [w.cpu_seconds() for w in workers]
+        outputs = []
+        for worker in workers:
+            out, _ = worker.process.communicate(timeout=60)
+            if worker.process.returncode != 0:
+                raise RuntimeError(f"{worker.name} failed:\n{worker.log_tail()}")
+            outputs.append(json_line(out))
+            self.stop(worker)
+        latencies = [x for o in outputs for x in o["latencies_ms"]]
+        statuses: dict[str, int] = {}
+        for o in outputs:
+            for key, count in o["statuses"].items():
+                statuses[key] = statuses.get(key, 0) + count
+        ok = sum(o["ok"] for o in outputs)
+        return {
+            "posts_per_s": round(ok / opts.duration, 1),
+            "ok": ok,
+            "non_2xx": sum(c for k, c in statuses.items() if not k.startswith("2")),
+            "statuses": statuses,
+            "connection_errors": sum(o["errors"] for o in outputs),
+            "last_error": next((o["last_error"] for o in outputs if o["last_error"]), ""),
+            "latency_p50_ms": rounded(percentile(latencies, 50)),
+            "latency_p99_ms": rounded(percentile(latencies, 99)),
+            "server_cpu_cores": round((cpu1[0] - cpu0[0]) / opts.duration, 2),
+            "loadgen_cpu_cores": [
+                round((b - a) / opts.duration, 2) for a, b in zip(cpu0[1], cpu1[1], strict=True)
+            ],
+            "concurrency": concurrency,
+            "loadgen_procs": procs,
+            "rooms": rooms,
+            "warmup_s": opts.warmup,
+            "duration_s": opts.duration,
+        }
+
+
+def json_line(out: bytes) -> Any:
+    """The last JSON line a worker printed."""
+    lines = [line for line in out.decode().splitlines() if line.strip()]
+    if not lines:
+        raise RuntimeError("the worker printed nothing")
+    return json.loads(lines[-1])
+
+
+@contextlib.contextmanager
+def running(ctx: Context) -> Iterator[Context]:
+    """Stop whatever a scenario started, however it ended."""
+    try:
+        yield ctx
+    finally:
+        ctx.stop_all()

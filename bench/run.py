@@ -1,0 +1,236 @@
+"""Run the flychat benchmarks: ``.venv/bin/python -m bench`` (or ``python bench/run.py``).
+
+Everything runs on loopback, in processes this command starts and stops by PID.
+Writes bench/results/<timestamp>.json and bench/results/latest.json, prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python bench/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.harness import Context, Options, load_scenarios, plan, running
+from bench.procs import ROOT
+
+RESULTS = ROOT / "bench" / "results"
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = Options()
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="flychat benchmarks (loopback only; bounded in time).",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="run only these scenarios (and what they need); repeatable",
+    )
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 s warm-up, 3 s windows, 3 s of posting"
+    )
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=defaults.duration,
+        help="seconds measured per POST-rate scenario (default %(default)s)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=defaults.warmup,
+        help="seconds of load before measuring (default %(default)s)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=defaults.concurrency,
+        help="concurrent keep-alive clients (default %(default)s)",
+    )
+    p.add_argument(
+        "--load-procs",
+        type=int,
+        default=defaults.load_procs,
+        help="load generator processes sharing the clients (default %(default)s)",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=defaults.rate,
+        help="posts per second in delivery scenarios (default %(default)s)",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=defaults.seconds,
+        help="seconds of posting in delivery scenarios (default %(default)s)",
+    )
+    p.add_argument(
+        "--subscribers",
+        type=int,
+        default=defaults.subscribers,
+        help="SSE subscribers in delivery scenarios (default %(default)s)",
+    )
+    p.add_argument(
+        "--log-level",
+        default=defaults.log_level,
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="log level of every server under test (default %(default)s; "
+        "'info' adds uvicorn's access log)",
+    )
+    return p
+
+
+def _options(args: argparse.Namespace) -> Options:
+    if args.quick:
+        args.warmup, args.duration, args.seconds = 1.0, 3.0, 3.0
+    return Options(
+        duration=args.duration,
+        warmup=args.warmup,
+        concurrency=args.concurrency,
+        load_procs=args.load_procs,
+        rate=args.rate,
+        seconds=args.seconds,
+        subscribers=args.subscribers,
+        log_level=args.log_level,
+    )
+
+
+def _git() -> dict[str, Any]:
+    def out(*cmd: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": out("rev-parse", "HEAD"), "dirty": bool(out("status", "--porcelain", "src"))}
+
+
+def _machine() -> dict[str, Any]:
+    versions = {}
+    for package in ("litestar", "uvicorn", "sqlalchemy", "aiosqlite", "uvloop", "httptools"):
+        try:
+            from importlib.metadata import version
+
+            versions[package] = version(package)
+        except Exception:
+            versions[package] = None
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_before": os.getloadavg(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+def _print_table(report: dict[str, Any]) -> None:
+    rows: list[tuple[str, str, str]] = []
+    for name, entry in report["scenarios"].items():
+        if entry.get("error"):
+            rows.append((name, "ERROR", entry["error"].splitlines()[0][:100]))
+            continue
+        for label, value in entry["rows"]:
+            rows.append((name, label, value))
+    width = [max(len(r[i]) for r in rows) if rows else 0 for i in range(2)]
+    print()
+    for scenario_name, label, value in rows:
+        print(f"{scenario_name:<{width[0]}}  {label:<{width[1]}}  {value}")
+    print()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    scenarios = load_scenarios()
+    if args.list:
+        for s in sorted(scenarios.values(), key=lambda s: (s.order, s.name)):
+            needs = f" (needs {', '.join(s.needs)})" if s.needs else ""
+            default = "" if s.default else " [only with --only]"
+            print(f"{s.name:<14} {s.description}{needs}{default}")
+        return 0
+    only = [n.strip() for item in args.only or [] for n in item.split(",") if n.strip()]
+    try:
+        todo = plan(only or None)
+    except KeyError as exc:
+        print(f"bench: {exc.args[0]} (see --list)", file=sys.stderr)
+        return 2
+    options = _options(args)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    log_dir = RESULTS / f"{stamp}-logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    report: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, "-m", "bench", *(argv or sys.argv[1:])]),
+        "machine": _machine(),
+        "git": _git(),
+        "options": asdict(options),
+        "scenarios": {},
+    }
+    ctx = Context(options, log_dir)
+    failed: set[str] = set()
+    code = 0
+    try:
+        for s in todo:
+            print(f"bench: {s.name}: {s.description} ...", flush=True)
+            started = time.monotonic()
+            entry: dict[str, Any] = {"description": s.description}
+            missing = [n for n in s.needs if n in failed]
+            if missing:
+                entry["error"] = f"skipped: {', '.join(missing)} failed"
+            else:
+                try:
+                    with running(ctx):
+                        result = s.run(ctx)
+                    entry.update(metrics=result.metrics, rows=result.rows)
+                    ctx.results[s.name] = result.metrics
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:
+                    entry["error"] = f"{type(exc).__name__}: {exc}"
+                    traceback.print_exc()
+            if "error" in entry:
+                failed.add(s.name)
+                code = 1
+            entry["seconds"] = round(time.monotonic() - started, 1)
+            report["scenarios"][s.name] = entry
+    except KeyboardInterrupt:
+        print("bench: interrupted; stopping what it started", file=sys.stderr)
+        code = 130
+    finally:
+        ctx.close()
+    report["machine"]["loadavg_after"] = os.getloadavg()
+    report["logs"] = str(log_dir.relative_to(ROOT))
+    text = json.dumps(report, indent=2)
+    (RESULTS / f"{stamp}.json").write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    _print_table(report)
+    print(f"bench: report in {(RESULTS / f'{stamp}.json').relative_to(ROOT)} (and latest.json)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""SSE subscribers for the delivery benchmark: one process holding many streams.
+
+Protocol with the harness (stdin/stdout lines):
+  1. it opens ``--count`` streams on the room and prints ``READY`` once every one
+     has received ``stream-open`` (and its history);
+  2. the harness posts, then writes ``EXPECT <n> <seconds>``;
+  3. it waits until every stream has ``n`` durable messages (or the time is up),
+     prints one JSON line and exits.
+
+Every post's text ends with the poster's ``time.monotonic_ns()`` taken just before
+the request was written (CLOCK_MONOTONIC is system-wide on Linux), so latency is
+``now - that`` when the event has been parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.rawhttp import open_stream
+from bench.stats import bucket
+
+
+@dataclass
+class Stream:
+    """What one subscriber received."""
+
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+    ids: list[int] = field(default_factory=list)
+    digest: Any = field(default_factory=hashlib.sha256)
+    durable: dict[int, int] = field(default_factory=dict)
+    provisional: dict[int, int] = field(default_factory=dict)
+    provisional_count: int = 0
+    resets: int = 0
+    other: int = 0
+    error: str = ""
+    max_ms: float = 0.0
+
+    def record(self, histogram: dict[int, int], text: str) -> float | None:
+        try:
+            sent_ns = int(text.rsplit(" ", 1)[1])
+        except (IndexError, ValueError):
+            return None
+        ms = (time.monotonic_ns() - sent_ns) / 1e6
+        key = bucket(ms)
+        histogram[key] = histogram.get(key, 0) + 1
+        return ms
+
+    def on_event(self, block: str) -> None:
+        name, event_id, data = "message", None, []
+        for line in block.split("\n"):
+            if line.startswith(":"):
+                continue
+            key, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if key == "event":
+                name = value
+            elif key == "id":
+                event_id = value
+            elif key == "data":
+                data.append(value)
+        if not data:
+            return
+        if name == "stream-open":
+            self.opened.set()
+        elif name == "stream-reset":
+            self.resets += 1
+        elif name != "message":
+            self.other += 1
+        elif event_id is None:
+            fields = json.loads("\n".join(data))
+            if "text" in fields:
+                self.provisional_count += 1
+                self.record(self.provisional, fields["text"])
+        else:
+            fields = json.loads("\n".join(data))
+            self.ids.append(int(event_id))
+            self.digest.update(f"{fields['id']}:{fields['provisionalId']}\n".encode())
+            ms = self.record(self.durable, fields["text"])
+            if ms is not None and ms > self.max_ms:
+                self.max_ms = ms
+
+
+async def _follow(args: argparse.Namespace, stream: Stream) -> None:
+    path = args.path.replace("{room}", args.room)
+    try:
+        status, chunks, writer = await open_stream(args.host, args.port, path)
+    except OSError as exc:
+        stream.error = f"connect: {exc}"
+        stream.opened.set()
+        return
+    if status != 200:
+        stream.error = f"status {status}"
+        stream.opened.set()
+        writer.close()
+        return
+    buffer = ""
+    try:
+        async for chunk in chunks:
+            buffer += chunk.decode().replace("\r\n", "\n")
+            while "\n\n" in buffer:
+                block, buffer = buffer.split("\n\n", 1)
+                stream.on_event(block)
+        stream.error = "the stream ended"
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        stream.error = f"{type(exc).__name__}: {exc}"
+    finally:
+        stream.opened.set()
+        writer.close()
+
+
+def _summary(streams: list[Stream]) -> dict[str, object]:
+    durable: dict[int, int] = {}
+    provisional: dict[int, int] = {}
+    report = []
+    for stream in streams:
+        for key, count in stream.durable.items():
+            durable[key] = durable.get(key, 0) + count
+        for key, count in stream.provisional.items():
+            provisional[key] = provisional.get(key, 0) + count
+        ids = stream.ids
+        report.append(
+            {
+                "count": len(ids),
+                "first": ids[0] if ids else None,
+                "last": ids[-1] if ids else None,
+                "consecutive": all(b == a + 1 for a, b in itertools.pairwise(ids)),
+                "digest": stream.digest.hexdigest(),
+                "provisional": stream.provisional_count,
+                "resets": stream.resets,
+                "error": stream.error,
+                "max_ms": round(stream.max_ms, 3),
+            }
+        )
+    return {"streams": report, "durable_hist": durable, "provisional_hist": provisional}
+
+
+async def _main(args: argparse.Namespace) -> None:
+    streams = [Stream() for _ in range(args.count)]
+    tasks = []
+    for stream in streams:
+        tasks.append(asyncio.create_task(_follow(args, stream)))
+        await asyncio.sleep(0)
+    await asyncio.wait_for(
+        asyncio.gather(*(s.opened.wait() for s in streams)), args.connect_timeout
+    )
+    print("READY", flush=True)
+    line = await asyncio.to_thread(sys.stdin.readline)
+    _, expected, seconds = line.split()
+    deadline = time.monotonic() + float(seconds)
+    while time.monotonic() < deadline:
+        if all(len(s.ids) >= int(expected) or s.error for s in streams):
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)  # anything extra (duplicates) arriving late is counted too
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks, return_exceptions=True)
+    print(json.dumps(_summary(streams)), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--path", default="/rooms/{room}/messages/")
+    parser.add_argument("--room", required=True)
+    parser.add_argument("--count", type=int, default=50)
+    parser.add_argument("--connect-timeout", type=float, default=30.0)
+    asyncio.run(_main(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
