@@ -18,13 +18,15 @@ def post_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             f"POSTs/s ({metrics['concurrency']} clients, {metrics['duration_s']:g} s)",
             f"{metrics['posts_per_s']:,.0f}",
         ),
+        ("POSTs per server CPU second", f"{metrics['posts_per_server_cpu_s']:,.0f}"),
         (
             "latency p50 / p99",
             f"{metrics['latency_p50_ms']} / {metrics['latency_p99_ms']} ms",
         ),
         (
-            "server CPU / load generator CPU",
-            f"{metrics['server_cpu_cores']} / {sum(metrics['loadgen_cpu_cores']):.2f} cores",
+            "CPU: server / load generator / others",
+            f"{metrics['server_cpu_cores']} / {sum(metrics['loadgen_cpu_cores']):.2f} / "
+            f"{metrics['other_processes_cpu_cores']} cores",
         ),
     ]
     failed = metrics["non_2xx"] + metrics["connection_errors"]
@@ -37,6 +39,10 @@ def with_ratio(ctx: Context, metrics: dict[str, Any]) -> Result:
     """Add the ratio to the bare ceiling measured in this run."""
     ceiling = ctx.results.get("post-bare", {}).get("posts_per_s")
     rows = post_rows(metrics)
+    bare_per_cpu = ctx.results.get("post-bare", {}).get("posts_per_server_cpu_s")
+    if bare_per_cpu:
+        cpu_ratio = metrics["posts_per_server_cpu_s"] / bare_per_cpu
+        metrics["cpu_ratio_to_bare"] = round(cpu_ratio, 3)
     if ceiling:
         ratio = metrics["posts_per_s"] / ceiling
         metrics["ratio_to_bare"] = round(ratio, 3)
@@ -44,6 +50,8 @@ def with_ratio(ctx: Context, metrics: dict[str, Any]) -> Result:
         metrics["target_met"] = ratio >= TARGET_RATIO
         verdict = "target met" if ratio >= TARGET_RATIO else f"below the {TARGET_RATIO} target"
         rows.append(("ratio to bare Litestar", f"{ratio:.2f} ({verdict})"))
+    if bare_per_cpu:
+        rows.append(("ratio per server CPU second", f"{metrics['cpu_ratio_to_bare']:.2f}"))
     return Result(metrics, rows)
 
 
@@ -51,6 +59,7 @@ def with_ratio(ctx: Context, metrics: dict[str, Any]) -> Result:
     "loadgen",
     "the load generator against a do-nothing server: the most it can send",
     order=10,
+    key="posts_per_s",
 )
 def loadgen_ceiling(ctx: Context) -> Result:
     port = free_port()
@@ -64,6 +73,7 @@ def loadgen_ceiling(ctx: Context) -> Result:
     "post-bare",
     "bare Litestar endpoint that parses the same form and answers JSON (framework ceiling)",
     order=20,
+    key="posts_per_s",
 )
 def post_bare(ctx: Context) -> Result:
     metrics = ctx.post_load(ctx.start_bare())
@@ -80,6 +90,7 @@ def post_bare(ctx: Context) -> Result:
     "flychat serve on a fresh SQLite file, direct mode: POSTs into one room",
     needs=("post-bare",),
     order=30,
+    key="ratio_to_bare",
 )
 def post_sqlite(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-sqlite", ctx.sqlite_url("post"))
@@ -91,6 +102,7 @@ def post_sqlite(ctx: Context) -> Result:
     "flychat serve on memory:// (no storage cost): where the rest of the time goes",
     needs=("post-bare",),
     order=35,
+    key="ratio_to_bare",
 )
 def post_memory(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-memory", "memory://")
@@ -101,6 +113,7 @@ def post_memory(ctx: Context) -> Result:
     "sse-direct",
     "POST -> SSE delivery latency, direct mode on SQLite, subscribers on one room",
     order=50,
+    key="durable_p99_ms",
 )
 def sse_direct(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-sse", ctx.sqlite_url("sse"))

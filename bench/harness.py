@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.procs import LOOPBACK, PYTHON, Child, free_port, wait_http_ok
+from bench.procs import LOOPBACK, PYTHON, Child, free_port, machine_busy_seconds, wait_http_ok
 from bench.stats import percentile, rounded
 
 MESSAGES_PATH = "/rooms/{room}/messages/"
@@ -40,6 +40,7 @@ class Options:
     seconds: float = 10.0
     subscribers: int = 50
     log_level: str = "warning"
+    rounds: int = 3
 
 
 @dataclass
@@ -60,18 +61,30 @@ class Scenario:
     needs: tuple[str, ...] = ()
     order: int = 100
     default: bool = True
+    key: str | None = None
 
 
 SCENARIOS: dict[str, Scenario] = {}
 
 
 def scenario(
-    name: str, description: str, needs: tuple[str, ...] = (), order: int = 100, default: bool = True
+    name: str,
+    description: str,
+    *,
+    needs: tuple[str, ...] = (),
+    order: int = 100,
+    default: bool = True,
+    key: str | None = None,
 ) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
-    """Register a scenario; ``default=False`` ones run only when named with ``--only``."""
+    """Register a scenario.
+
+    ``needs``: scenarios run before it (their metrics are in ``ctx.results``);
+    ``order``: position in a run; ``default=False``: only run when named with
+    ``--only``; ``key``: the metric whose median picks the reported round.
+    """
 
     def register(run: Callable[[Context], Result]) -> Callable[[Context], Result]:
-        SCENARIOS[name] = Scenario(name, description, run, needs, order, default)
+        SCENARIOS[name] = Scenario(name, description, run, needs, order, default, key)
         return run
 
     return register
@@ -239,9 +252,9 @@ class Context:
             for i, share in enumerate(shares)
         ]  # fmt: skip
         time.sleep(max(0.0, start_at + opts.warmup - time.time()))
-        cpu0 = server.cpu_seconds(), [w.cpu_seconds() for w in workers]
+        cpu0 = server.cpu_seconds(), [w.cpu_seconds() for w in workers], machine_busy_seconds()
         time.sleep(max(0.0, start_at + opts.warmup + opts.duration - time.time()))
-        cpu1 = server.cpu_seconds(), [w.cpu_seconds() for w in workers]
+        cpu1 = server.cpu_seconds(), [w.cpu_seconds() for w in workers], machine_busy_seconds()
         outputs = []
         for worker in workers:
             out, _ = worker.process.communicate(timeout=60)
@@ -255,6 +268,9 @@ class Context:
             for key, count in o["statuses"].items():
                 statuses[key] = statuses.get(key, 0) + count
         ok = sum(o["ok"] for o in outputs)
+        server_cpu = (cpu1[0] - cpu0[0]) / opts.duration
+        loadgen_cpu = [(b - a) / opts.duration for a, b in zip(cpu0[1], cpu1[1], strict=True)]
+        machine_cpu = (cpu1[2] - cpu0[2]) / opts.duration
         return {
             "posts_per_s": round(ok / opts.duration, 1),
             "ok": ok,
@@ -264,10 +280,12 @@ class Context:
             "last_error": next((o["last_error"] for o in outputs if o["last_error"]), ""),
             "latency_p50_ms": rounded(percentile(latencies, 50)),
             "latency_p99_ms": rounded(percentile(latencies, 99)),
-            "server_cpu_cores": round((cpu1[0] - cpu0[0]) / opts.duration, 2),
-            "loadgen_cpu_cores": [
-                round((b - a) / opts.duration, 2) for a, b in zip(cpu0[1], cpu1[1], strict=True)
-            ],
+            "posts_per_server_cpu_s": round(ok / max(server_cpu * opts.duration, 1e-9), 1),
+            "server_cpu_cores": round(server_cpu, 2),
+            "loadgen_cpu_cores": [round(c, 2) for c in loadgen_cpu],
+            "other_processes_cpu_cores": round(
+                max(0.0, machine_cpu - server_cpu - sum(loadgen_cpu)), 2
+            ),
             "concurrency": concurrency,
             "loadgen_procs": procs,
             "rooms": rooms,

@@ -24,7 +24,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import Context, Options, load_scenarios, plan, running
+from bench.harness import Context, Options, Scenario, load_scenarios, plan, running
 from bench.procs import ROOT
 
 RESULTS = ROOT / "bench" / "results"
@@ -44,7 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument(
-        "--quick", action="store_true", help="smoke run: 1 s warm-up, 3 s windows, 3 s of posting"
+        "--quick",
+        action="store_true",
+        help="smoke run: 1 round, 1 s warm-up, 3 s windows, 3 s of posting",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        help=f"run the whole plan this many times, report the median round "
+        f"(default {defaults.rounds}; 1 with --quick)",
     )
     p.add_argument(
         "--duration",
@@ -101,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
 def _options(args: argparse.Namespace) -> Options:
     if args.quick:
         args.warmup, args.duration, args.seconds = 1.0, 3.0, 3.0
+        args.rounds = args.rounds or 1
     return Options(
         duration=args.duration,
         warmup=args.warmup,
@@ -110,6 +119,7 @@ def _options(args: argparse.Namespace) -> Options:
         seconds=args.seconds,
         subscribers=args.subscribers,
         log_level=args.log_level,
+        rounds=args.rounds or Options.rounds,
     )
 
 
@@ -158,6 +168,48 @@ def _print_table(report: dict[str, Any]) -> None:
     print()
 
 
+def _attempt(ctx: Context, s: Scenario, failed: set[str]) -> dict[str, Any]:
+    """Run one scenario once; its metrics and rows, or the error."""
+    started = time.monotonic()
+    attempt: dict[str, Any] = {}
+    missing = [n for n in s.needs if n in failed]
+    if missing:
+        attempt["error"] = f"skipped: {', '.join(missing)} failed"
+    else:
+        try:
+            with running(ctx):
+                result = s.run(ctx)
+            attempt.update(metrics=result.metrics, rows=result.rows)
+            ctx.results[s.name] = result.metrics
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            attempt["error"] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+    attempt["seconds"] = round(time.monotonic() - started, 1)
+    return attempt
+
+
+def _combine(s: Scenario, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report entry: the median round (by the scenario's key), plus every round."""
+    entry: dict[str, Any] = {"description": s.description, "key": s.key}
+    entry["rounds"] = [a.get("metrics", {"error": a.get("error")}) for a in attempts]
+    entry["seconds"] = round(sum(a["seconds"] for a in attempts), 1)
+    good = [a for a in attempts if "metrics" in a]
+    if not good:
+        entry["error"] = attempts[0]["error"] if attempts else "not run"
+        return entry
+    if s.key is not None:
+        good.sort(key=lambda a: a["metrics"].get(s.key) or 0)
+    chosen = good[(len(good) - 1) // 2] if s.key is not None else good[-1]
+    entry["metrics"] = chosen["metrics"]
+    entry["rows"] = list(chosen["rows"])
+    if len(attempts) > 1 and s.key is not None:
+        values = [str(a["metrics"].get(s.key)) if "metrics" in a else "error" for a in attempts]
+        entry["rows"].append((f"{s.key} per round (median shown)", " / ".join(values)))
+    return entry
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     scenarios = load_scenarios()
@@ -191,37 +243,26 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": {},
     }
     ctx = Context(options, log_dir)
-    failed: set[str] = set()
+    attempts: dict[str, list[dict[str, Any]]] = {s.name: [] for s in todo}
     code = 0
     try:
-        for s in todo:
-            print(f"bench: {s.name}: {s.description} ...", flush=True)
-            started = time.monotonic()
-            entry: dict[str, Any] = {"description": s.description}
-            missing = [n for n in s.needs if n in failed]
-            if missing:
-                entry["error"] = f"skipped: {', '.join(missing)} failed"
-            else:
-                try:
-                    with running(ctx):
-                        result = s.run(ctx)
-                    entry.update(metrics=result.metrics, rows=result.rows)
-                    ctx.results[s.name] = result.metrics
-                except KeyboardInterrupt:
-                    raise
-                except Exception as exc:
-                    entry["error"] = f"{type(exc).__name__}: {exc}"
-                    traceback.print_exc()
-            if "error" in entry:
-                failed.add(s.name)
-                code = 1
-            entry["seconds"] = round(time.monotonic() - started, 1)
-            report["scenarios"][s.name] = entry
+        for round_no in range(1, options.rounds + 1):
+            ctx.results = {}
+            failed: set[str] = set()
+            for s in todo:
+                print(f"bench: round {round_no}/{options.rounds}: {s.name} ...", flush=True)
+                attempt = _attempt(ctx, s, failed)
+                attempts[s.name].append(attempt)
+                if "error" in attempt:
+                    failed.add(s.name)
+                    code = 1
     except KeyboardInterrupt:
         print("bench: interrupted; stopping what it started", file=sys.stderr)
         code = 130
     finally:
         ctx.close()
+        for s in todo:
+            report["scenarios"][s.name] = _combine(s, attempts[s.name])
     report["machine"]["loadavg_after"] = os.getloadavg()
     report["logs"] = str(log_dir.relative_to(ROOT))
     text = json.dumps(report, indent=2)
