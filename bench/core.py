@@ -18,7 +18,7 @@ def post_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             f"POSTs/s ({metrics['concurrency']} clients, {metrics['duration_s']:g} s)",
             f"{metrics['posts_per_s']:,.0f}",
         ),
-        ("POSTs per server CPU second", f"{metrics['posts_per_server_cpu_s']:,.0f}"),
+        ("server CPU per POST", f"{1000 / metrics['posts_per_server_cpu_s']:.3f} ms"),
         (
             "latency p50 / p99",
             f"{metrics['latency_p50_ms']} / {metrics['latency_p99_ms']} ms",
@@ -29,6 +29,10 @@ def post_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             f"{metrics['other_processes_cpu_cores']} cores",
         ),
     ]
+    profile = metrics.get("profile", {})
+    if profile.get("self_by_layer_pct"):
+        layers = list(profile["self_by_layer_pct"].items())[:6]
+        rows.append(("profile: samples by layer", ", ".join(f"{k} {v}%" for k, v in layers)))
     failed = metrics["non_2xx"] + metrics["connection_errors"]
     if failed:
         rows.append(("FAILED requests", f"{failed} {metrics['statuses']} {metrics['last_error']}"))

@@ -22,7 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.procs import LOOPBACK, PYTHON, Child, free_port, machine_busy_seconds, wait_http_ok
+from bench.procs import (
+    LOOPBACK,
+    PYTHON,
+    ROOT,
+    Child,
+    free_port,
+    machine_busy_seconds,
+    wait_http_ok,
+)
+from bench.profiling import py_spy, summarize
 from bench.stats import percentile, rounded
 
 MESSAGES_PATH = "/rooms/{room}/messages/"
@@ -41,6 +50,7 @@ class Options:
     subscribers: int = 50
     log_level: str = "warning"
     rounds: int = 3
+    profile: bool = False
 
 
 @dataclass
@@ -252,6 +262,7 @@ class Context:
             for i, share in enumerate(shares)
         ]  # fmt: skip
         time.sleep(max(0.0, start_at + opts.warmup - time.time()))
+        profiler = self._profile(server) if opts.profile else None
         cpu0 = server.cpu_seconds(), [w.cpu_seconds() for w in workers], machine_busy_seconds()
         time.sleep(max(0.0, start_at + opts.warmup + opts.duration - time.time()))
         cpu1 = server.cpu_seconds(), [w.cpu_seconds() for w in workers], machine_busy_seconds()
@@ -268,6 +279,7 @@ class Context:
             for key, count in o["statuses"].items():
                 statuses[key] = statuses.get(key, 0) + count
         ok = sum(o["ok"] for o in outputs)
+        profile = self._profile_summary(profiler) if profiler else None
         server_cpu = (cpu1[0] - cpu0[0]) / opts.duration
         loadgen_cpu = [(b - a) / opts.duration for a, b in zip(cpu0[1], cpu1[1], strict=True)]
         machine_cpu = (cpu1[2] - cpu0[2]) / opts.duration
@@ -291,7 +303,25 @@ class Context:
             "rooms": rooms,
             "warmup_s": opts.warmup,
             "duration_s": opts.duration,
+            **({"profile": profile} if profile else {}),
         }
+
+    def _profile(self, server: Server) -> tuple[Child, Path]:
+        """Start py-spy on the server for the measurement window."""
+        out = self.log_dir / f"{server.name}-{time.strftime('%H%M%S')}.collapsed"
+        argv = [str(py_spy()), "record", "--pid", str(server.child.pid), "--duration"]
+        argv += [str(int(self.options.duration)), "--rate", "200", "--nonblocking"]
+        argv += ["--format", "raw", "--output", str(out)]
+        return self.spawn(f"{server.name}-py-spy", argv), out
+
+    def _profile_summary(self, profiler: tuple[Child, Path]) -> dict[str, Any]:
+        child, out = profiler
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.process.wait(30)
+        self.stop(child)
+        if not out.exists():
+            return {"error": f"py-spy wrote nothing: {child.log_tail(5)}"}
+        return {"file": str(out.relative_to(ROOT)), **summarize(out)}
 
 
 def json_line(out: bytes) -> Any:

@@ -22,10 +22,11 @@ from types import FrameType
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: python bench/run.py
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.harness import Context, Options, Scenario, load_scenarios, plan, running
 from bench.procs import ROOT
+from bench.profiling import py_spy
 
 RESULTS = ROOT / "bench" / "results"
 
@@ -97,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
         help="SSE subscribers in delivery scenarios (default %(default)s)",
     )
     p.add_argument(
+        "--profile",
+        action="store_true",
+        help="record the server under test with py-spy during each POST-rate window",
+    )
+    p.add_argument(
         "--log-level",
         default=defaults.log_level,
         choices=["critical", "error", "warning", "info", "debug"],
@@ -120,6 +126,7 @@ def _options(args: argparse.Namespace) -> Options:
         subscribers=args.subscribers,
         log_level=args.log_level,
         rounds=args.rounds or Options.rounds,
+        profile=args.profile,
     )
 
 
@@ -226,6 +233,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench: {exc.args[0]} (see --list)", file=sys.stderr)
         return 2
     options = _options(args)
+    if options.profile and py_spy() is None:
+        print("bench: --profile needs py-spy: .venv/bin/pip install py-spy", file=sys.stderr)
+        return 2
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     log_dir = RESULTS / f"{stamp}-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
