@@ -72,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     serve_cmd.add_argument("--host", help="interface to bind (FLYCHAT_HOST, default 127.0.0.1)")
     serve_cmd.add_argument("--port", type=int, help="port to bind (FLYCHAT_PORT, default 8000)")
     commands.add_parser("migrate", help="bring the configured store's schema up to date")
+    stack_cmd = commands.add_parser("stack", help="run the app behind a Pushpin it starts itself")
+    stack_cmd.add_argument("--port", type=int, help="Pushpin's public port (default 7999)")
     return parser
 
 
@@ -91,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(migrate_store(settings))
         print(f"flychat: {settings.store_scheme} store is up to date")
         return 0
+    if args.command == "stack":
+        from flychat.entrypoints.stack import DEFAULT_PUBLIC_PORT, run_stack
+
+        return run_stack(settings, serve, args.port or DEFAULT_PUBLIC_PORT)
     serve(settings)
     return 0
 

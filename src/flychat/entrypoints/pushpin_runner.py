@@ -135,6 +135,9 @@ class Pushpin:
             self._own_workdir = True
         for sub in ("run", "log"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        for port in (self.http_port, self.control_port):
+            if port and _port_open(port):
+                raise PushpinError(f"port {port} on 127.0.0.1 is already in use")
         self.http_port = self.http_port or free_port()
         self.control_port = self.control_port or free_port()
         config = self.workdir / "pushpin.conf"
