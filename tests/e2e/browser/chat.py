@@ -137,7 +137,9 @@ class ChatPage:
     def message(self, text: str) -> dict[str, Any] | None:
         return next((m for m in self.messages() if m["text"] == text), None)
 
-    def wait_message(self, text: str, status: str = "sent", timeout: float = 10.0) -> dict[str, Any]:
+    def wait_message(
+        self, text: str, status: str = "sent", timeout: float = 10.0
+    ) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             found = self.message(text)
             return found if found and found["status"] == status else None

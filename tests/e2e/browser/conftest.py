@@ -43,7 +43,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[AppServer]:
+def app(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[AppServer]:
     """A ``flychat serve`` process on SQLite, shared by the tests of one module."""
     db = tmp_path_factory.mktemp("browser") / "chat.db"
     server = AppServer(f"sqlite:///{db}", name=request.module.__name__.rsplit(".", 1)[-1])

@@ -84,11 +84,14 @@ def test_stream_resumes_exactly_after_the_embedded_last_id(
     alice.context.unroute_all()
     alice.wait_state("connected")
     shown = alice.wait_in_sync()
-    assert [m["text"] for m in shown] == ["rendered into the page", "posted before the stream opened"]
+    assert [m["text"] for m in shown] == [
+        "rendered into the page",
+        "posted before the stream opened",
+    ]
 
 
 XSS_NICK = '"><img src=x onerror=window.__xss=1>'
-XSS_TEXT = "<script>window.__xss=2</script><img src=x onerror=\"window.__xss=3\"><b>{{7*7}}</b>'"
+XSS_TEXT = '<script>window.__xss=2</script><img src=x onerror="window.__xss=3"><b>{{7*7}}</b>\''
 
 
 def _assert_no_markup(chat: ChatPage) -> None:

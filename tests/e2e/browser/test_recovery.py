@@ -113,7 +113,9 @@ def test_closed_stream_reconnects_with_backoff_from_the_last_durable_id(
     alice.context.route(lambda url: "lastEventId=" in url, refuse)
     own_app.restart()
     alice.wait_state("reconnecting", "offline")
-    wait_until(lambda: len(refused) >= 3, timeout=10, what="three refused attempts", page=alice.page)
+    wait_until(
+        lambda: len(refused) >= 3, timeout=10, what="three refused attempts", page=alice.page
+    )
     alice.wait_state("offline")
     api_post(own_app.base_url, room, "carol", "posted while alice was away")
 
