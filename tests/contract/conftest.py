@@ -1,0 +1,124 @@
+"""The stores the MessageLog contract suite runs against.
+
+Every entry of ``STORES`` is one adapter: an async context manager factory taking
+the test's ``request`` and the retention to use, yielding a ``Store``. To add an
+adapter, write one such factory and add it to ``STORES``; every contract test then
+runs against it too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flychat.adapters.memory import InMemoryMessageLog
+from flychat.adapters.sql import open_sql_log
+from flychat.domain.model import RoomId
+from flychat.domain.ports import MessageLog
+from tests.support.sql import closed_port, migrated_sqlite, postgres_database, sqlite_url
+
+
+@dataclass
+class Store:
+    """A MessageLog under test and what the suite needs around it."""
+
+    log: MessageLog
+    another: Callable[[], AbstractAsyncContextManager[MessageLog]]
+    """Opens a second, independent client (engine, connection pool...) of the same store."""
+    dead: Callable[[], AbstractAsyncContextManager[MessageLog]]
+    """Opens a client of a store that cannot be reached."""
+
+
+StoreFactory = Callable[[pytest.FixtureRequest, int], AbstractAsyncContextManager[Store]]
+
+
+@asynccontextmanager
+async def memory_store(request: pytest.FixtureRequest, retention: int) -> AsyncIterator[Store]:
+    log = InMemoryMessageLog(retention=retention)
+
+    @asynccontextmanager
+    async def dead() -> AsyncIterator[MessageLog]:
+        broken = InMemoryMessageLog(retention=retention)
+        broken.available = False
+        yield broken
+
+    yield Store(log, lambda: nullcontext(log), dead)
+
+
+@asynccontextmanager
+async def _sql_store(url: str, dead_url: str, retention: int) -> AsyncIterator[Store]:
+    async with open_sql_log(url, retention) as log:
+        yield Store(
+            log,
+            lambda: open_sql_log(url, retention),
+            lambda: open_sql_log(dead_url, retention),
+        )
+
+
+@asynccontextmanager
+async def sqlite_store(request: pytest.FixtureRequest, retention: int) -> AsyncIterator[Store]:
+    tmp: Path = request.getfixturevalue("tmp_path")
+    template: Path = request.getfixturevalue("sqlite_template")
+    path, dead = tmp / "contract.db", tmp / "not-a-database.db"
+    await asyncio.to_thread(shutil.copyfile, template, path)
+    await asyncio.to_thread(dead.write_bytes, b"this is not a SQLite database file" * 200)
+    async with _sql_store(sqlite_url(path), sqlite_url(dead), retention) as store:
+        yield store
+
+
+@asynccontextmanager
+async def postgresql_store(request: pytest.FixtureRequest, retention: int) -> AsyncIterator[Store]:
+    url: str = request.getfixturevalue("postgres_url")
+    dead = f"postgresql://postgres@127.0.0.1:{closed_port()}/test"
+    async with _sql_store(url, dead, retention) as store:
+        yield store
+
+
+STORES: dict[str, StoreFactory] = {
+    "memory": memory_store,
+    "sqlite": sqlite_store,
+    "postgresql": postgresql_store,
+}
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; each test works on its own copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrated_sqlite(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database shared by the session (tests use their own rooms)."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=list(STORES))
+def open_store(request: pytest.FixtureRequest) -> Callable[[int], Any]:
+    """Opens the parametrised adapter's store with a given retention."""
+    factory = STORES[request.param]
+    return lambda retention: factory(request, retention)
+
+
+@pytest.fixture
+async def store(open_store: Callable[[int], Any]) -> AsyncIterator[Store]:
+    """The parametrised adapter's store with the default retention (1000)."""
+    async with open_store(1000) as opened:
+        yield opened
+
+
+@pytest.fixture
+def room() -> RoomId:
+    """A room no other test uses."""
+    return RoomId(f"r-{uuid.uuid4().hex[:16]}")

@@ -1,0 +1,104 @@
+"""Alembic migrations of the SQL stores: every revision up, down to base, up again."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from asyncio.subprocess import PIPE
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Connection
+
+from flychat.adapters.sql_engine import create_sql_engine
+from flychat.adapters.sql_migrate import PROJECT_ROOT, alembic_config, downgrade_sql, migrate_sql
+from flychat.adapters.sql_tables import metadata
+from tests.support.sql import postgres_database, sqlite_url
+
+SCHEMA_TABLES = {"rooms", "messages"}
+MIGRATE = (
+    "import asyncio, sys; from flychat.adapters.sql_migrate import migrate_sql; "
+    "asyncio.run(migrate_sql(sys.argv[1]))"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database, not migrated."""
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path / "migrations.db")
+    else:
+        with postgres_database(migrate=False) as url:
+            yield url
+
+
+async def tables(url: str) -> set[str]:
+    def names(conn: Connection) -> set[str]:
+        return set(inspect(conn).get_table_names())
+
+    engine = create_sql_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(names)
+    finally:
+        await engine.dispose()
+
+
+def revisions(url: str) -> list[str]:
+    """Every revision, base first."""
+    script = ScriptDirectory.from_config(alembic_config(url))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
+
+
+async def test_every_revision_up_down_and_up_again(empty_url: str) -> None:
+    steps = revisions(empty_url)
+    assert steps[0] == "0001"
+    for revision in steps:
+        await migrate_sql(empty_url, revision)
+    assert await tables(empty_url) >= SCHEMA_TABLES
+    for revision in [*reversed(steps[:-1]), "base"]:
+        await downgrade_sql(empty_url, revision)
+    assert not SCHEMA_TABLES & await tables(empty_url)
+    await migrate_sql(empty_url)
+    assert await tables(empty_url) >= SCHEMA_TABLES
+    await migrate_sql(empty_url)
+
+
+async def test_migrate_is_idempotent(empty_url: str) -> None:
+    await migrate_sql(empty_url)
+    await migrate_sql(empty_url)
+    assert await tables(empty_url) >= SCHEMA_TABLES
+
+
+@pytest.mark.slow
+async def test_two_processes_migrating_at_once_both_succeed(empty_url: str) -> None:
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", MIGRATE, empty_url, cwd=PROJECT_ROOT, stderr=PIPE
+        )
+        for _ in range(3)
+    ]
+    for proc in procs:
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+    assert await tables(empty_url) >= SCHEMA_TABLES
+
+
+async def test_head_schema_matches_the_tables_module(empty_url: str) -> None:
+    """Autogenerate finds no difference between the migrated schema and sql_tables."""
+    await migrate_sql(empty_url)
+
+    def diff(conn: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(conn), metadata))
+
+    engine = create_sql_engine(empty_url)
+    try:
+        async with engine.connect() as conn:
+            assert await conn.run_sync(diff) == []
+    finally:
+        await engine.dispose()
