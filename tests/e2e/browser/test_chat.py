@@ -34,18 +34,20 @@ def test_two_users_chat_in_two_pages(app: AppServer, open_chat: OpenChat) -> Non
     assert bob.wait_message("Hi Bob! Did the deploy go through?")["from"] == "alice"
     bob.send("It did ✓\nAll green on the dashboard.")
     alice.wait_message("It did ✓\nAll green on the dashboard.")
-    alice.send("Great, thanks!")
-    bob.wait_message("Great, thanks!")
+    api_post(app.base_url, room, "carol", "Nice! I'll post the release notes after lunch.")
+    alice.send("Great, thanks both!")
+    bob.wait_message("Great, thanks both!")
 
     shown = alice.wait_in_sync()
     assert bob.wait_in_sync() == shown
-    assert [m["id"] for m in shown] == [1, 2, 3, 4]
+    assert [m["id"] for m in shown] == [1, 2, 3, 4, 5]
     assert alice.page.locator("li.msg.mine").count() == 2
     assert bob.page.locator("li.msg.mine").count() == 1
     assert alice.state() == bob.state() == "connected"
     assert alice.page.locator("#status").inner_text() == "Connected"
 
     ARTIFACTS.mkdir(exist_ok=True)
+    alice.page.set_viewport_size({"width": 880, "height": 600})
     alice.page.screenshot(path=str(ARTIFACTS / "chat-desktop.png"))
     bob.page.screenshot(path=str(ARTIFACTS / "chat-phone.png"))
 

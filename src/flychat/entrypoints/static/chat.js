@@ -48,10 +48,13 @@ function setTime(el, iso) {
   el.title = fullFormat.format(date);
 }
 
+// Well-separated hues, so that two names rarely get similar colours.
+const HUES = [215, 355, 145, 275, 22, 185, 320, 245];
+
 function nameHue(name) {
-  let hash = 0;
-  for (const ch of name) hash = (hash * 31 + ch.codePointAt(0)) >>> 0;
-  return hash % 360;
+  let hash = 0x811c9dc5; // FNV-1a
+  for (const ch of name) hash = Math.imul(hash ^ ch.codePointAt(0), 0x01000193) >>> 0;
+  return HUES[hash % HUES.length];
 }
 
 function decorate(li) {
@@ -87,18 +90,18 @@ function setStatus(li, status, reason = "", retryable = false) {
   li.querySelector(".msg-state")?.remove();
   li.removeAttribute("aria-busy");
   if (status === "sent") return;
+  if (status === "pending") {
+    // Shown by the stylesheet next to the time: no extra line, so nothing moves when it is sent.
+    li.setAttribute("aria-busy", "true");
+    return;
+  }
   const state = document.createElement("div");
   state.className = "msg-state";
   const label = document.createElement("span");
+  label.textContent = reason || "Not sent.";
   state.append(label);
-  if (status === "pending") {
-    li.setAttribute("aria-busy", "true");
-    label.textContent = "Sending…";
-  } else {
-    label.textContent = reason || "Not sent.";
-    if (retryable) state.append(actionButton("Retry", "retry"));
-    state.append(actionButton("Discard", "discard"));
-  }
+  if (retryable) state.append(actionButton("Retry", "retry"));
+  state.append(actionButton("Discard", "discard"));
   li.append(state);
 }
 
