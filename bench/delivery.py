@@ -29,6 +29,7 @@ class Posted:
 
     stored: dict[int, str] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    by_index: dict[int, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     late_ms: float = 0.0
 
@@ -52,6 +53,7 @@ async def post_at_rate(host: str, port: int, path: str, rate: float, seconds: fl
             posted.failures.append(str(exc))
             return
         posted.latencies.append((time.monotonic_ns() - sent_ns) / 1e6)
+        posted.by_index[index] = posted.latencies[-1]
         idle.append(conn)
         if status != 200:
             posted.failures.append(f"status {status}: {answer[:200]!r}")
@@ -194,6 +196,12 @@ def _report(
         "post_p50_ms": rounded(percentile(posted.latencies, 50)),
         "post_p99_ms": rounded(percentile(posted.latencies, 99)),
         "poster_max_lateness_ms": round(posted.late_ms, 2),
+        "slowest_posts_ms": {
+            i: round(ms, 1) for i, ms in sorted(posted.by_index.items(), key=lambda kv: -kv[1])[:8]
+        },
+        "slowest_deliveries_ms": sorted(
+            (pair for o in outputs for pair in o.get("slowest", [])), key=lambda p: -p[1]
+        )[:8],
         "server_cpu_s_per_1000_msgs": round(cpu / max(1, len(ids)) * 1000, 3),
         "server_cpu_cores": round(cpu / seconds, 2),
     }

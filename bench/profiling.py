@@ -56,8 +56,9 @@ def _name(frame: str) -> str:
     return re.sub(r":\d+\)$", ")", frame)
 
 
-def summarize(path: Path, top: int = 18) -> dict[str, Any]:
-    """Shares of samples: by thread, by the layer of the running frame, and inclusive."""
+def summarize(path: Path, top: int = 15) -> dict[str, Any]:
+    """Shares of samples: by thread, by the layer of the running frame ("self"), and
+    inclusive shares of flychat's own frames and of the framework's biggest frames."""
     total = 0
     threads: Counter[str] = Counter()
     layers: Counter[str] = Counter()
@@ -79,12 +80,15 @@ def summarize(path: Path, top: int = 18) -> dict[str, Any]:
     def share(counter: Counter[str], limit: int | None = None) -> dict[str, float]:
         return {k: round(v / total * 100, 1) for k, v in counter.most_common(limit)}
 
-    below_root = Counter({k: v for k, v in inclusive.items() if v < 0.5 * total})
+    below_root = {k: v for k, v in inclusive.items() if v < 0.6 * total}
+    app = Counter({k: v for k, v in below_root.items() if layer_of(k).startswith("flychat")})
+    framework = Counter({k: v for k, v in below_root.items() if k not in app})
     return {
         "samples": total,
         "threads_pct": share(threads),
         "self_by_layer_pct": share(layers),
-        "inclusive_pct": share(below_root, top),
+        "app_inclusive_pct": share(app, top),
+        "framework_inclusive_pct": share(framework, top),
     }
 
 
@@ -92,7 +96,9 @@ def main() -> None:
     for name in sys.argv[1:]:
         summary = summarize(Path(name))
         print(f"{name}: {summary['samples']} samples")
-        for section in ("threads_pct", "self_by_layer_pct", "inclusive_pct"):
+        for section in summary:
+            if not section.endswith("_pct"):
+                continue
             print(f"  {section}")
             for key, pct in summary.get(section, {}).items():
                 print(f"    {pct:5.1f}%  {key}")

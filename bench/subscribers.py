@@ -43,6 +43,7 @@ class Stream:
     other: int = 0
     error: str = ""
     max_ms: float = 0.0
+    slowest: list[tuple[int, float]] = field(default_factory=list)
 
     def record(self, histogram: dict[int, int], text: str) -> float | None:
         try:
@@ -85,8 +86,11 @@ class Stream:
             self.ids.append(int(event_id))
             self.digest.update(f"{fields['id']}:{fields['provisionalId']}\n".encode())
             ms = self.record(self.durable, fields["text"])
-            if ms is not None and ms > self.max_ms:
-                self.max_ms = ms
+            if ms is not None:
+                self.max_ms = max(self.max_ms, ms)
+                self.slowest.append((int(event_id), round(ms, 1)))
+                if len(self.slowest) > 64:
+                    self.slowest = sorted(self.slowest, key=lambda p: -p[1])[:8]
 
 
 async def _follow(args: argparse.Namespace, stream: Stream) -> None:
@@ -140,7 +144,13 @@ def _summary(streams: list[Stream]) -> dict[str, object]:
                 "max_ms": round(stream.max_ms, 3),
             }
         )
-    return {"streams": report, "durable_hist": durable, "provisional_hist": provisional}
+    slowest = sorted((p for s in streams[:1] for p in s.slowest), key=lambda p: -p[1])[:8]
+    return {
+        "streams": report,
+        "durable_hist": durable,
+        "provisional_hist": provisional,
+        "slowest": slowest,
+    }
 
 
 async def _main(args: argparse.Namespace) -> None:
