@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from dataclasses import dataclass
 
 import pytest
+from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from flychat.adapters.dynamodb import DynamoMessageLog, migrate_dynamo, open_dynamo_log
@@ -62,3 +64,29 @@ async def fresh_dynamo_log(url: str, retention: int = 1000) -> AsyncIterator[Dyn
     await migrate_dynamo(url)
     async with open_dynamo_log(url, retention=retention) as log:
         yield log
+
+
+@dataclass
+class DynamoClients:
+    """An adapter on a fresh table, a way to open more clients of it, and an unreachable one."""
+
+    log: DynamoMessageLog
+    another: Callable[[], AbstractAsyncContextManager[DynamoMessageLog]]
+    dead: Callable[[], AbstractAsyncContextManager[DynamoMessageLog]]
+
+
+@asynccontextmanager
+async def moto_dynamo(
+    monkeypatch: pytest.MonkeyPatch, retention: int
+) -> AsyncIterator[DynamoClients]:
+    """The DynamoDB adapter on a fresh table in moto (in process), for the contract suite."""
+    use_fake_aws(monkeypatch)
+    with mock_aws():
+        url = table_url()
+        dead = table_url(f"http://127.0.0.1:{free_port()}")
+        async with fresh_dynamo_log(url, retention) as log:
+            yield DynamoClients(
+                log,
+                lambda: open_dynamo_log(url, retention),
+                lambda: open_dynamo_log(dead, retention),
+            )

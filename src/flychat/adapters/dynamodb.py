@@ -27,7 +27,7 @@ from flychat.adapters.dynamodb_items import (
 )
 from flychat.adapters.dynamodb_migrate import migrate_dynamo
 from flychat.adapters.dynamodb_url import parse_dynamo_url
-from flychat.domain.errors import StorageUnavailable
+from flychat.domain.errors import AppendConflict, StorageUnavailable
 from flychat.domain.model import Draft, Message, Page, RoomId
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ __all__ = ["DynamoMessageLog", "migrate_dynamo", "open_dynamo_log"]
 
 log = logging.getLogger(__name__)
 
+APPEND_TRIES = 32
+REFRESH_EVERY = 8
 TRIM_EVERY = 25
 TRIM_BATCH = 100
 LOCK_STRIPES = 64
@@ -64,28 +66,41 @@ class DynamoMessageLog:
         self._trims: dict[str, asyncio.Task[None]] = {}
 
     async def append(self, room: RoomId, draft: Draft) -> Message:
-        """Store the draft as message last+1 with one conditional put; idempotent on its pid."""
+        """Store the draft as the room's next message; idempotent on its provisional id.
+
+        Happy path: one consistent query of the provisional-id index, then one
+        conditional PutItem. Lost races are retried here a few times, then
+        ``AppendConflict`` is raised.
+        """
         name = room.value
         async with self._locks[hash(name) % LOCK_STRIPES]:
-            last = self._last.get(name)
-            if last is None:
-                last = await self._read_last_id(name)
-            existing = await self._find_provisional(name, draft.provisional_id)
-            if existing is not None:
-                return existing
-            message = Message.from_draft(last + 1, draft)
-            try:
-                await self._put_new(name, message)
-            except Conflict as conflict:
-                self._last.pop(name, None)
-                mine = _same_provisional(conflict.existing, draft.provisional_id)
-                if mine is None:
-                    raise
-                self._remember(name, mine.id)
-                return mine
-            self._remember(name, message.id)
-        self._schedule_trim(name, message.id)
-        return message
+            cached = self._last.get(name)
+            known = await self._read_last_id(name) if cached is None else cached
+            checked = 0
+            for attempt in range(APPEND_TRIES):
+                if attempt % REFRESH_EVERY == 2:
+                    known = max(known, await self._read_last_id(name))
+                if checked < known:
+                    found = await self._find_provisional(name, draft.provisional_id)
+                    if found is not None:
+                        return found
+                    checked = known
+                message = Message.from_draft(known + 1, draft)
+                try:
+                    await self._put_new(name, message)
+                except Conflict as conflict:
+                    mine = _same_provisional(conflict.existing, draft.provisional_id)
+                    if mine is not None:
+                        self._remember(name, mine.id)
+                        return mine
+                    known = message.id
+                    checked = known if conflict.existing is not None else checked
+                    continue
+                self._remember(name, message.id)
+                self._schedule_trim(name, message.id)
+                return message
+            self._last.pop(name, None)
+        raise AppendConflict(f"{APPEND_TRIES} concurrent writers in a row took the next id")
 
     async def latest(self, room: RoomId, limit: int) -> Page:
         """The newest ``limit`` retained messages, oldest first, and the room's last id."""
