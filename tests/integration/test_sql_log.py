@@ -150,3 +150,11 @@ async def test_postgresql_survives_dropped_connections(pg_url: str) -> None:
         assert killed >= 1
         assert (await log.append(room, draft())).id == 2
         assert (await log.latest(room, 5)).last_id == 2
+
+
+async def test_sqlite_synchronous_mode_from_the_url(tmp_path: Path) -> None:
+    url = migrated_sqlite(tmp_path / "durable.db") + "?synchronous=full"
+    async with open_sql_log(url) as log:
+        assert (await log.append(ROOM, draft())).id == 1
+    with pytest.raises(ValueError, match="synchronous"):
+        async_url(url.replace("full", "sometimes"))

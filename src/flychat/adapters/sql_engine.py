@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ SQLITE_BUSY_SECONDS = 5.0
 PG_CONNECT_SECONDS = 5.0
 PG_COMMAND_SECONDS = 15.0
 BEGIN_OPTION = "flychat_sqlite_begin"
+SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
 
 
@@ -32,6 +34,8 @@ def async_url(url: str) -> URL:
         raise ValueError(f"unsupported SQL store {backend!r}: use sqlite:/// or postgresql://")
     if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise ValueError("SQLite needs a file (sqlite:///path.db); use memory:// for RAM")
+    if parsed.query.get("synchronous", "normal") not in SYNCHRONOUS_MODES:
+        raise ValueError(f"synchronous= must be one of {', '.join(SYNCHRONOUS_MODES)}")
     return parsed.set(drivername=_DRIVERS[backend])
 
 
@@ -47,6 +51,8 @@ def create_sql_engine(url: str) -> AsyncEngine:
 
     A SQLite connection begins its transactions with ``BEGIN IMMEDIATE`` unless the
     execution option ``flychat_sqlite_begin`` names another statement ("" for none).
+    ``?synchronous=full`` in a SQLite URL trades speed for durability on power loss
+    (default ``normal``).
     """
     target = async_url(url)
     if target.get_backend_name() == "postgresql":
@@ -58,25 +64,26 @@ def create_sql_engine(url: str) -> AsyncEngine:
             pool_recycle=3600,
             connect_args={"timeout": PG_CONNECT_SECONDS, "command_timeout": PG_COMMAND_SECONDS},
         )
+    synchronous = str(target.query.get("synchronous", "normal"))
     engine = create_async_engine(
-        target,
+        target.difference_update_query(["synchronous"]),
         pool_size=4,
         max_overflow=8,
         pool_timeout=SQLITE_BUSY_SECONDS,
         connect_args={"timeout": SQLITE_BUSY_SECONDS},
     )
-    event.listen(engine.sync_engine, "connect", _sqlite_connect)
+    event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_connect, synchronous))
     event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
 
 
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(synchronous: str, dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
     finally:
         cursor.close()
 

@@ -53,6 +53,11 @@ def from_row(row: Any) -> Message:
     return Message(int(message_id), provisional_id, sender, text, stored)
 
 
+def _consume(done: asyncio.Future[Message]) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
 @dataclass(eq=False, slots=True)
 class _Pending:
     draft: Draft
@@ -95,7 +100,11 @@ class RoomWriter:
         self._queues.setdefault(room, []).append(_Pending(draft, done))
         if room not in self._drains:
             self._drains[room] = asyncio.create_task(self._drain(room))
-        return await asyncio.shield(done)
+        try:
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            done.add_done_callback(_consume)
+            raise
 
     async def wait_idle(self) -> None:
         """Wait until every queued append has been written or failed."""
