@@ -271,3 +271,33 @@ def test_join_page_remembers_the_nickname_and_validates_the_room(
     page.fill("#user", "")
     page.get_by_role("button", name="Join chat").click()
     assert page.locator("#join-error").inner_text() == "Pick a nickname."
+
+
+def test_rejected_post_can_be_edited_and_sent_again(
+    app: AppServer, room: str, open_chat: OpenChat
+) -> None:
+    alice = open_chat(app.base_url, room, "alice")
+    rejected: list[str] = []
+
+    def reject_first_post(route: Any) -> None:
+        if _is_post(route.request) and not rejected:
+            rejected.append(route.request.post_data_json["text"])
+            body = {"error": "text: must not mention Mondays", "field": "text"}
+            route.fulfill(status=400, json=body)
+        else:
+            route.fallback()
+
+    alice.page.route("**/rooms/**", reject_first_post)
+    alice.send("see you Monday")
+    alice.wait_message("see you Monday", status="failed")
+    item = alice.page.locator("li.msg[data-status=failed]")
+    assert item.locator(".msg-state span").inner_text() == (
+        "Not sent: text: must not mention Mondays"
+    )
+    assert item.get_by_role("button", name="Retry").count() == 0
+    item.get_by_role("button", name="Edit").click()
+    assert alice.messages() == []
+    assert alice.page.input_value("#text") == "see you Monday"
+    alice.page.locator("#text").press("Enter")
+    alice.wait_message("see you Monday")
+    assert [m["text"] for m in alice.wait_in_sync()] == ["see you Monday"]

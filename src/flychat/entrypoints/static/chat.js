@@ -100,7 +100,7 @@ function setStatus(li, status, reason = "", retryable = false) {
   const label = document.createElement("span");
   label.textContent = reason || "Not sent.";
   state.append(label);
-  if (retryable) state.append(actionButton("Retry", "retry"));
+  state.append(retryable ? actionButton("Retry", "retry") : actionButton("Edit", "edit"));
   state.append(actionButton("Discard", "discard"));
   li.append(state);
 }
@@ -327,7 +327,13 @@ list.addEventListener("click", (event) => {
   if (!provisionalId || isDurable(li)) return;
   if (button.dataset.action === "retry") {
     post(provisionalId); // same provisionalId: the server stores it at most once
-  } else if (button.dataset.action === "discard") {
+  } else {
+    // Edit puts the text back into the composer (the server refused it as it was).
+    if (button.dataset.action === "edit" && !input.value.trim()) {
+      input.value = outbox.get(provisionalId)?.text ?? "";
+      resizeInput();
+      updateCounter();
+    }
     outbox.delete(provisionalId);
     byPid.delete(provisionalId);
     li.remove();
