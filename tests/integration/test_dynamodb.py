@@ -193,6 +193,18 @@ async def test_retention_of_one_never_loses_the_last_id(url: str) -> None:
         assert (await fresh.append(ROOM, draft(99))).id == 51
 
 
+async def test_pages_never_have_holes(url: str, log: DynamoMessageLog) -> None:
+    for n in range(1, 11):
+        await log.append(ROOM, draft(n))
+    target = parse_dynamo_url(url)
+    make_client(target).delete_item(
+        TableName=target.table, Key={"room": {"S": ROOM.value}, "id": {"N": "3"}}
+    )
+    assert [m.id for m in (await log.after(ROOM, 0, 50)).messages] == list(range(4, 11))
+    assert [m.id for m in (await log.latest(ROOM, 50)).messages] == list(range(4, 11))
+    assert [m.id for m in (await log.before(ROOM, 8, 50)).messages] == [4, 5, 6, 7]
+
+
 async def test_pages_larger_than_one_query_response(log: DynamoMessageLog) -> None:
     text = "€" * 4000
     for n in range(1, 301):

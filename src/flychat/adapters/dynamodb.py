@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING
@@ -110,21 +110,21 @@ class DynamoMessageLog:
         last = item_id(items[0]) if items else 0
         self._learn(room.value, last)
         floor = last - self.retention
-        return Page(tuple(from_item(i) for i in reversed(items) if item_id(i) > floor), last)
+        return Page(_newest_run(from_item(i) for i in reversed(items) if item_id(i) > floor), last)
 
     async def after(self, room: RoomId, after_id: int, limit: int) -> Page:
         """Up to ``limit`` retained messages with id > ``after_id``, oldest first."""
         last = await self._read_last_id(room.value)
         low = max(after_id + 1, last - self.retention + 1, 1)
         items = await self._query(room.value, low, last, limit, newest_first=False)
-        return Page(tuple(from_item(i) for i in items), last)
+        return Page(_newest_run(from_item(i) for i in items), last)
 
     async def before(self, room: RoomId, before_id: int, limit: int) -> Page:
         """The newest ``limit`` retained messages with id < ``before_id``, oldest first."""
         last = await self._read_last_id(room.value)
         low = max(last - self.retention + 1, 1)
         items = await self._query(room.value, low, min(before_id - 1, last), limit, True)
-        return Page(tuple(from_item(i) for i in reversed(items)), last)
+        return Page(_newest_run(from_item(i) for i in reversed(items)), last)
 
     async def check(self) -> None:
         """Raise StorageUnavailable unless the table answers a read."""
@@ -238,11 +238,11 @@ class DynamoMessageLog:
         try:
             stale = await self._query(room, 1, up_to, TRIM_BATCH, False, keys_only=True)
             for start in range(0, len(stale), 25):
-                await self._delete([item_id(i) for i in stale[start : start + 25]], room)
+                await self._delete(room, [item_id(i) for i in stale[start : start + 25]])
         except StorageUnavailable as exc:
             log.warning("trimming room %s failed; the next trim retries: %s", room, exc)
 
-    async def _delete(self, ids: list[int], room: str) -> None:
+    async def _delete(self, room: str, ids: list[int]) -> None:
         requests: Mapping[str, Sequence[WriteRequestUnionTypeDef]] = {
             self._table: [{"DeleteRequest": {"Key": key(room, i)}} for i in ids]
         }
@@ -254,6 +254,16 @@ class DynamoMessageLog:
             if not requests:
                 return
             await asyncio.sleep(0.05 * 2**attempt)
+
+
+def _newest_run(messages: Iterable[Message]) -> tuple[Message, ...]:
+    """The messages (oldest first) after the last hole: a concurrent trim only bites the old end."""
+    run: list[Message] = []
+    for message in messages:
+        if run and message.id != run[-1].id + 1:
+            run.clear()
+        run.append(message)
+    return tuple(run)
 
 
 def _same_provisional(item: Item | None, provisional_id: str) -> Message | None:
