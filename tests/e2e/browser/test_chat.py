@@ -301,3 +301,28 @@ def test_rejected_post_can_be_edited_and_sent_again(
     alice.page.locator("#text").press("Enter")
     alice.wait_message("see you Monday")
     assert [m["text"] for m in alice.wait_in_sync()] == ["see you Monday"]
+
+
+def test_page_works_under_a_strict_content_security_policy(
+    app: AppServer, room: str, open_chat: OpenChat
+) -> None:
+    """No inline script or style anywhere: the pages run with ``default-src 'self'``."""
+    alice = open_chat(app.base_url, room, "alice", wait=False)
+    violations: list[str] = []
+    alice.page.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+
+    def strict(route: Any) -> None:
+        response = route.fetch()
+        headers = {**response.headers, "content-security-policy": "default-src 'self'"}
+        route.fulfill(response=response, headers=headers)
+
+    alice.page.route(lambda url: "/static/" not in url and "/rooms/" not in url, strict)
+    alice.goto()
+    alice.send("still works")
+    alice.wait_message("still works")
+    alice.page.goto(f"{app.base_url}/{room}")
+    assert alice.page.input_value("#user") == "alice"
+    assert violations == []
