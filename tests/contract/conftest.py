@@ -23,6 +23,7 @@ from flychat.adapters.memory import InMemoryMessageLog
 from flychat.adapters.sql import open_sql_log
 from flychat.domain.model import RoomId
 from flychat.domain.ports import MessageLog
+from tests.support.dynamo import moto_dynamo
 from tests.support.sql import closed_port, migrated_sqlite, postgres_database, sqlite_url
 
 
@@ -82,10 +83,17 @@ async def postgresql_store(request: pytest.FixtureRequest, retention: int) -> As
         yield store
 
 
+@asynccontextmanager
+async def dynamodb_store(request: pytest.FixtureRequest, retention: int) -> AsyncIterator[Store]:
+    async with moto_dynamo(request.getfixturevalue("monkeypatch"), retention) as c:
+        yield Store(c.log, c.another, c.dead)
+
+
 STORES: dict[str, StoreFactory] = {
     "memory": memory_store,
     "sqlite": sqlite_store,
     "postgresql": postgresql_store,
+    "dynamodb": dynamodb_store,
 }
 
 
