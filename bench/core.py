@@ -11,6 +11,15 @@ from bench.procs import PYTHON, free_port, wait_http_ok
 TARGET_RATIO = 0.5
 
 
+def profile_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    """Table rows for a py-spy summary, when the run was profiled."""
+    profile = metrics.get("profile", {})
+    if not profile.get("self_by_layer_pct"):
+        return []
+    layers = list(profile["self_by_layer_pct"].items())[:6]
+    return [("profile: samples by layer", ", ".join(f"{k} {v}%" for k, v in layers))]
+
+
 def post_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
     """Table rows for a POST-load result."""
     rows = [
@@ -29,10 +38,7 @@ def post_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             f"{metrics['other_processes_cpu_cores']} cores",
         ),
     ]
-    profile = metrics.get("profile", {})
-    if profile.get("self_by_layer_pct"):
-        layers = list(profile["self_by_layer_pct"].items())[:6]
-        rows.append(("profile: samples by layer", ", ".join(f"{k} {v}%" for k, v in layers)))
+    rows += profile_rows(metrics)
     failed = metrics["non_2xx"] + metrics["connection_errors"]
     if failed:
         rows.append(("FAILED requests", f"{failed} {metrics['statuses']} {metrics['last_error']}"))
@@ -138,6 +144,7 @@ def sse_direct(ctx: Context) -> Result:
         ),
         ("app CPU per 1000 messages", f"{m['server_cpu_s_per_1000_msgs']} s"),
     ]
+    rows += profile_rows(m)
     if m["stream_problems"] or m["post_failures"]:
         rows.append(("PROBLEMS", f"{m['stream_problems']} {m['post_failure_sample']}"))
     return Result(m, rows)

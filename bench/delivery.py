@@ -130,6 +130,7 @@ def measure_delivery(
             raise RuntimeError(f"{worker.name}: unexpected {line!r}")
     time.sleep(0.3)
     measured = cpu_of or post_to
+    profiler = ctx.profile(measured, seconds) if opts.profile else None
     cpu0 = measured.cpu_seconds()
     posted = asyncio.run(post_at_rate(post_to.host, post_to.port, path.replace("{room}", room),
                                       rate, seconds))  # fmt: skip
@@ -143,7 +144,10 @@ def measure_delivery(
         out, _ = worker.process.communicate(timeout=60)
         outputs.append(json.loads(out.decode().strip().splitlines()[-1]))
         ctx.stop(worker)
-    return _report(posted, outputs, rate, seconds, subscribers, cpu1 - cpu0)
+    report = _report(posted, outputs, rate, seconds, subscribers, cpu1 - cpu0)
+    if profiler is not None:
+        report["profile"] = ctx.profile_summary(profiler)
+    return report
 
 
 def _report(

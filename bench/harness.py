@@ -262,7 +262,7 @@ class Context:
             for i, share in enumerate(shares)
         ]  # fmt: skip
         time.sleep(max(0.0, start_at + opts.warmup - time.time()))
-        profiler = self._profile(server) if opts.profile else None
+        profiler = self.profile(server) if opts.profile else None
         cpu0 = server.cpu_seconds(), [w.cpu_seconds() for w in workers], machine_busy_seconds()
         time.sleep(max(0.0, start_at + opts.warmup + opts.duration - time.time()))
         cpu1 = server.cpu_seconds(), [w.cpu_seconds() for w in workers], machine_busy_seconds()
@@ -279,7 +279,7 @@ class Context:
             for key, count in o["statuses"].items():
                 statuses[key] = statuses.get(key, 0) + count
         ok = sum(o["ok"] for o in outputs)
-        profile = self._profile_summary(profiler) if profiler else None
+        profile = self.profile_summary(profiler) if profiler else None
         server_cpu = (cpu1[0] - cpu0[0]) / opts.duration
         loadgen_cpu = [(b - a) / opts.duration for a, b in zip(cpu0[1], cpu1[1], strict=True)]
         machine_cpu = (cpu1[2] - cpu0[2]) / opts.duration
@@ -306,15 +306,16 @@ class Context:
             **({"profile": profile} if profile else {}),
         }
 
-    def _profile(self, server: Server) -> tuple[Child, Path]:
-        """Start py-spy on the server for the measurement window."""
+    def profile(self, server: Server, seconds: float | None = None) -> tuple[Child, Path]:
+        """Start py-spy on the server for ``seconds`` (default: the measurement window)."""
         out = self.log_dir / f"{server.name}-{time.strftime('%H%M%S')}.collapsed"
+        seconds = seconds or self.options.duration
         argv = [str(py_spy()), "record", "--pid", str(server.child.pid), "--duration"]
-        argv += [str(int(self.options.duration)), "--rate", "200", "--nonblocking"]
+        argv += [str(max(1, int(seconds))), "--rate", "200", "--nonblocking"]
         argv += ["--format", "raw", "--output", str(out)]
         return self.spawn(f"{server.name}-py-spy", argv), out
 
-    def _profile_summary(self, profiler: tuple[Child, Path]) -> dict[str, Any]:
+    def profile_summary(self, profiler: tuple[Child, Path]) -> dict[str, Any]:
         child, out = profiler
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.process.wait(30)
