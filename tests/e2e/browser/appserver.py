@@ -18,8 +18,15 @@ ARTIFACTS = ROOT / "test-artifacts"
 class AppServer:
     """One app process at a time on a fixed port; its output goes to a log file."""
 
-    def __init__(self, database_url: str, name: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        name: str,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.database_url = database_url
+        self.extra_env = env or {}
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         ARTIFACTS.mkdir(exist_ok=True)
@@ -34,6 +41,7 @@ class AppServer:
             **os.environ,
             "FLYCHAT_DATABASE_URL": self.database_url,
             "FLYCHAT_LOG_LEVEL": "warning",
+            **self.extra_env,
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(
                 p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH", "")) if p
