@@ -20,6 +20,16 @@ MAX_BATCH_BYTES = 512_000
 MAX_PENDING = 100_000
 
 
+class _QuietPublishes(logging.Filter):
+    """Drops httpx's per-request INFO lines for publishes; failures are logged here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and "/publish/" in record.getMessage())
+
+
+_QUIET = _QuietPublishes()
+
+
 def stream_item(channel: str, content: str, item_id: int | None = None) -> str:
     """One ``http-stream`` publish item as JSON; durable items carry ``id`` and ``prev-id``."""
     item: dict[str, object] = {"channel": channel}
@@ -109,6 +119,7 @@ class GripPublisher:
 
     async def start(self) -> None:
         """Open the HTTP client and start one sending task per proxy."""
+        logging.getLogger("httpx").addFilter(_QUIET)
         self._client = httpx.AsyncClient(timeout=self._timeout, transport=self._transport)
         for lane in self._lanes:
             lane.task = asyncio.create_task(self._drain(lane), name=f"grip-publish {lane.proxy}")

@@ -45,6 +45,8 @@ push_in_sub_specs=tcp://127.0.0.1:{push_in_sub}
 push_in_http_addr=127.0.0.1
 push_in_http_port={control_port}
 command_spec=tcp://127.0.0.1:{command}
+message_rate={message_rate}
+message_hwm={message_hwm}
 """
 
 
@@ -76,7 +78,8 @@ def _port_open(port: int) -> bool:
 class Pushpin:
     """One Pushpin instance routing every request to ``127.0.0.1:app_port``.
 
-    ``instance_id`` maps to ``pushpin --id`` so several instances can share a host.
+    ``instance_id`` maps to ``pushpin --id`` so several instances can share a host;
+    ``message_rate`` caps deliveries per second to clients (Pushpin's default).
     """
 
     app_port: int
@@ -87,6 +90,8 @@ class Pushpin:
     instance_id: int = 0
     workdir: Path | None = None
     max_connections: int = 50_000
+    message_rate: int = 2500
+    message_hwm: int = 25_000
     log_level: int = 2
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _own_workdir: bool = field(default=False, init=False, repr=False)
@@ -116,6 +121,8 @@ class Pushpin:
             logdir=self.workdir / "log",
             log_level=self.log_level,
             max_connections=self.max_connections,
+            message_rate=self.message_rate,
+            message_hwm=self.message_hwm,
             http_port=self.http_port,
             sig_iss=self.sig_iss,
             sig_key=self.sig_key,
@@ -170,17 +177,43 @@ class Pushpin:
         except OSError:
             return ""
 
+    def pids(self) -> list[int]:
+        """Every live process of this instance: the runner and the children it started."""
+        if self.process is None:
+            return []
+        return [pid for pid, stat in _proc_stats() if int(stat[3]) == self.process.pid]
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by the live processes of this instance (Linux)."""
+        if self.process is None:
+            return 0.0
+        ticks = os.sysconf("SC_CLK_TCK")
+        return sum(
+            (int(stat[11]) + int(stat[12])) / ticks
+            for _, stat in _proc_stats()
+            if int(stat[3]) == self.process.pid
+        )
+
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop this instance's process group (SIGTERM, then SIGKILL) and drop its temp dir."""
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait(timeout)
-            _signal_group(process.pid, signal.SIGKILL)
+        """Stop the runner (SIGTERM), then SIGKILL any child it left; drop the temp dir.
+
+        The runner leads its own session, so its children are found by session id.
+        """
+        process = self.process
+        if process is not None:
+            leftovers = self.pids()
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout)
+            survivors = {pid for pid, stat in _proc_stats() if int(stat[3]) == process.pid}
+            for pid in survivors.intersection(leftovers):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        self.process = None
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -192,6 +225,14 @@ class Pushpin:
         self.stop()
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+def _proc_stats() -> list[tuple[int, list[str]]]:
+    """(pid, fields after the command name) of every process in /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    found.append((int(entry), handle.read().rsplit(")", 1)[1].split()))
+            except OSError:
+                continue
+    return found

@@ -1,0 +1,159 @@
+"""GRIP mode through Pushpin: delivery latency, and app CPU that stays flat as subscribers grow.
+
+The app publishes each message once per proxy; Pushpin fans it out. Scenarios
+``grip-50`` and ``grip-1000`` post at one fixed rate (``GRIP_RATE``) to the app and
+stream every subscriber through Pushpin. ``python bench/grip.py`` runs both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python bench/grip.py
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from bench.delivery import _readline, _report, post_at_rate
+from bench.harness import MESSAGES_PATH, Context, Result, Server, scenario
+from bench.procs import PYTHON, free_port
+from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
+
+GRIP_RATE = 10.0
+SUBSCRIBERS_PER_PROC = 100
+PUSHPIN_MESSAGE_RATE = 200_000
+
+
+def measure_through_proxy(
+    ctx: Context,
+    app: Server,
+    proxy_port: int,
+    subscribers: int,
+    rate: float,
+    proxy_cpu: Callable[[], float],
+) -> dict[str, Any]:
+    """Like ``measure_delivery``, but subscriber processes connect one after another.
+
+    A burst of hundreds of new streams at once makes Pushpin answer some of them
+    500 "Accept service unavailable" or 502 on a small machine; real clients arrive
+    spread out, so the streams open in groups of ``SUBSCRIBERS_PER_PROC``.
+    """
+    room = f"grip-{uuid.uuid4().hex[:8]}"
+    seconds = ctx.options.seconds
+    workers = []
+    for i, start in enumerate(range(0, subscribers, SUBSCRIBERS_PER_PROC)):
+        share = min(SUBSCRIBERS_PER_PROC, subscribers - start)
+        argv = [PYTHON, "-m", "bench.subscribers", "--port", str(proxy_port)]
+        argv += ["--path", MESSAGES_PATH, "--room", room, "--count", str(share)]
+        worker = ctx.spawn(
+            f"{app.name}-subscribers{i}", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        if (line := _readline(worker, 60)) != "READY":
+            raise RuntimeError(f"{worker.name}: unexpected {line!r}")
+        workers.append(worker)
+    time.sleep(1.5)
+    cpu0, proxy0 = app.cpu_seconds(), proxy_cpu()
+    path = MESSAGES_PATH.replace("{room}", room)
+    posted = asyncio.run(post_at_rate(app.host, app.port, path, rate, seconds))
+    cpu1, proxy1 = app.cpu_seconds(), proxy_cpu()
+    outputs = []
+    for worker in workers:
+        assert worker.process.stdin is not None
+        worker.process.stdin.write(f"EXPECT {len(posted.stored)} 15\n".encode())
+        worker.process.stdin.flush()
+    for worker in workers:
+        out, _ = worker.process.communicate(timeout=60)
+        outputs.append(json.loads(out.decode().strip().splitlines()[-1]))
+        ctx.stop(worker)
+    report = _report(posted, outputs, rate, seconds, subscribers, cpu1 - cpu0)
+    per_1000 = (proxy1 - proxy0) / max(1, report["posted"]) * 1000
+    report["pushpin_cpu_s_per_1000_msgs"] = round(per_1000, 3)
+    report["pushpin_cpu_cores"] = round((proxy1 - proxy0) / seconds, 2)
+    return report
+
+
+def grip_delivery(ctx: Context, subscribers: int, rate: float = GRIP_RATE) -> Result:
+    """Post at ``rate`` to one app behind Pushpin with ``subscribers`` streams through Pushpin."""
+    if pushpin_binary() is None:
+        raise RuntimeError("pushpin is not installed (apt-get install pushpin)")
+    pushpin = Pushpin(
+        app_port=0,
+        control_port=free_port(),
+        workdir=ctx.workdir / f"pushpin-{subscribers}",
+        message_rate=PUSHPIN_MESSAGE_RATE,
+        message_hwm=PUSHPIN_MESSAGE_RATE,
+    )
+    app = ctx.start_flychat(
+        f"flychat-grip-{subscribers}",
+        ctx.sqlite_url(f"grip-{subscribers}"),
+        {"GRIP_URL": pushpin.grip_url, "FLYCHAT_DIRECT_STREAMING": "false"},
+    )
+    pushpin.app_port = app.port
+    pushpin.start()
+    try:
+        m = measure_through_proxy(
+            ctx, app, pushpin.http_port, subscribers, rate, pushpin.cpu_seconds
+        )
+    finally:
+        if pushpin.workdir is not None and pushpin.log_path.exists():
+            shutil.copy(pushpin.log_path, ctx.log_dir / f"pushpin-{subscribers}.log")
+        pushpin.stop()
+    m["mode"] = "grip"
+    return Result(m, _rows(m))
+
+
+def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        (
+            f"durable p50 / p99 ({m['subscribers']} subs via Pushpin, {m['rate_per_s']:g}/s, "
+            f"{m['seconds']:g} s)",
+            f"{m['durable_p50_ms']} / {m['durable_p99_ms']} ms (max {m['durable_max_ms']})",
+        ),
+        ("provisional p50 / p99", f"{m['provisional_p50_ms']} / {m['provisional_p99_ms']} ms"),
+        ("POST answer p50 / p99", f"{m['post_p50_ms']} / {m['post_p99_ms']} ms"),
+        (
+            "every subscriber got every message in order",
+            f"{'yes' if m['all_delivered_in_order'] else 'NO'} "
+            f"({m['streams_complete_in_order']}/{m['subscribers']} streams, "
+            f"{m['posted']} messages)",
+        ),
+        ("app CPU per 1000 messages", f"{m['server_cpu_s_per_1000_msgs']} s"),
+        ("Pushpin CPU per 1000 messages", f"{m['pushpin_cpu_s_per_1000_msgs']} s"),
+        ("CPU cores: app / Pushpin", f"{m['server_cpu_cores']} / {m['pushpin_cpu_cores']}"),
+    ]
+    if m["stream_problems"] or m["post_failures"]:
+        rows.append(("PROBLEMS", f"{m['stream_problems']} {m['post_failure_sample']}"))
+    return rows
+
+
+@scenario(
+    "grip-50",
+    f"GRIP mode: POST -> SSE through Pushpin, 50 subscribers, {GRIP_RATE:g} msgs/s, SQLite",
+    order=60,
+    key="durable_p99_ms",
+)
+def grip_50(ctx: Context) -> Result:
+    return grip_delivery(ctx, 50)
+
+
+@scenario(
+    "grip-1000",
+    f"GRIP mode: POST -> SSE through Pushpin, 1000 subscribers, {GRIP_RATE:g} msgs/s, SQLite",
+    order=61,
+    key="durable_p99_ms",
+)
+def grip_1000(ctx: Context) -> Result:
+    return grip_delivery(ctx, 1000)
+
+
+if __name__ == "__main__":
+    from bench.run import main
+
+    sys.exit(main(["--only", "grip-50,grip-1000", *sys.argv[1:]]))
