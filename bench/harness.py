@@ -15,6 +15,7 @@ import importlib
 import json
 import pkgutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -105,8 +106,12 @@ def load_scenarios() -> dict[str, Scenario]:
     import bench
 
     for module in pkgutil.iter_modules(bench.__path__):
-        if not module.name.startswith("_"):
+        if module.name.startswith("_"):
+            continue
+        try:
             importlib.import_module(f"bench.{module.name}")
+        except ImportError as exc:
+            print(f"bench: skipping bench/{module.name}.py: {exc}", file=sys.stderr)
     return SCENARIOS
 
 

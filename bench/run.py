@@ -7,6 +7,7 @@ Writes bench/results/<timestamp>.json and bench/results/latest.json, prints a ta
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -219,6 +220,14 @@ def _combine(s: Scenario, attempts: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    missing = [m for m in ("flychat", "litestar", "uvicorn") if importlib.util.find_spec(m) is None]
+    if missing:
+        print(
+            f"bench: {', '.join(missing)} not importable by {sys.executable}; run it with the "
+            "project's environment: .venv/bin/python -m bench (scripts/setup-env dev makes it)",
+            file=sys.stderr,
+        )
+        return 2
     scenarios = load_scenarios()
     if args.list:
         for s in sorted(scenarios.values(), key=lambda s: (s.order, s.name)):
