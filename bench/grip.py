@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: python bench/grip.py
 
 from bench.delivery import _readline, _report, post_at_rate
 from bench.harness import MESSAGES_PATH, Context, Result, Server, scenario
-from bench.procs import PYTHON, free_port
+from bench.procs import PYTHON, free_port, machine_busy_seconds
 from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
 
 GRIP_RATE = 10.0
@@ -60,9 +61,11 @@ def measure_through_proxy(
         workers.append(worker)
     time.sleep(1.5)
     cpu0, proxy0 = app.cpu_seconds(), proxy_cpu()
+    subs0, busy0 = sum(w.cpu_seconds() for w in workers), machine_busy_seconds()
     path = MESSAGES_PATH.replace("{room}", room)
     posted = asyncio.run(post_at_rate(app.host, app.port, path, rate, seconds))
     cpu1, proxy1 = app.cpu_seconds(), proxy_cpu()
+    subs1, busy1 = sum(w.cpu_seconds() for w in workers), machine_busy_seconds()
     outputs = []
     for worker in workers:
         assert worker.process.stdin is not None
@@ -76,6 +79,8 @@ def measure_through_proxy(
     per_1000 = (proxy1 - proxy0) / max(1, report["posted"]) * 1000
     report["pushpin_cpu_s_per_1000_msgs"] = round(per_1000, 3)
     report["pushpin_cpu_cores"] = round((proxy1 - proxy0) / seconds, 2)
+    report["subscriber_procs_cpu_cores"] = round((subs1 - subs0) / seconds, 2)
+    report["machine_busy_cores"] = round((busy1 - busy0) / seconds, 2)
     return report
 
 
@@ -126,7 +131,12 @@ def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("app CPU per 1000 messages", f"{m['server_cpu_s_per_1000_msgs']} s"),
         ("Pushpin CPU per 1000 messages", f"{m['pushpin_cpu_s_per_1000_msgs']} s"),
-        ("CPU cores: app / Pushpin", f"{m['server_cpu_cores']} / {m['pushpin_cpu_cores']}"),
+        (
+            "CPU cores: app / Pushpin / subscribers / whole machine",
+            f"{m['server_cpu_cores']} / {m['pushpin_cpu_cores']} / "
+            f"{m['subscriber_procs_cpu_cores']} / {m['machine_busy_cores']} "
+            f"of {os.cpu_count()}",
+        ),
     ]
     if m["stream_problems"] or m["post_failures"]:
         rows.append(("PROBLEMS", f"{m['stream_problems']} {m['post_failure_sample']}"))
