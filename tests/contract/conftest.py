@@ -112,7 +112,11 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=list(STORES))
+MARKS: dict[str, pytest.MarkDecorator] = {"postgresql": pytest.mark.postgres}
+"""Markers for the adapters that need an external service (select with ``-m``)."""
+
+
+@pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, ())) for name in STORES])
 def open_store(request: pytest.FixtureRequest) -> Callable[[int], Any]:
     """Opens the parametrised adapter's store with a given retention."""
     factory = STORES[request.param]

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from flychat.adapters.sql_engine import create_sql_engine
 from flychat.adapters.sql_migrate import PROJECT_ROOT, alembic_config, downgrade_sql, migrate_sql
 from flychat.adapters.sql_tables import metadata
-from tests.support.sql import postgres_database, sqlite_url
+from tests.support.sql import SQL_BACKENDS, postgres_database, sqlite_url
 
 SCHEMA_TABLES = {"rooms", "messages"}
 MIGRATE = (
@@ -27,7 +27,7 @@ MIGRATE = (
 )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=SQL_BACKENDS)
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of an empty database, not migrated."""
     if request.param == "sqlite":

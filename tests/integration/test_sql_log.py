@@ -17,7 +17,7 @@ from flychat.adapters.sql import open_sql_log
 from flychat.adapters.sql_engine import async_url
 from flychat.domain.errors import StorageUnavailable
 from flychat.domain.model import Draft, RoomId
-from tests.support.sql import migrated_sqlite, postgres_database, sqlite_url
+from tests.support.sql import SQL_BACKENDS, migrated_sqlite, postgres_database, sqlite_url
 
 ROOM = RoomId("lobby")
 
@@ -34,7 +34,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=SQL_BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return migrated_sqlite(tmp_path / "log.db")
@@ -115,6 +115,7 @@ async def test_sqlite_appends_wait_for_another_writer(tmp_path: Path) -> None:
     other.close()
 
 
+@pytest.mark.postgres
 async def test_postgresql_rooms_do_not_block_each_other(pg_url: str) -> None:
     locked, free = RoomId(f"locked-{uuid.uuid4().hex[:8]}"), RoomId(f"free-{uuid.uuid4().hex[:8]}")
     async with open_sql_log(pg_url) as log:
@@ -134,6 +135,7 @@ async def test_postgresql_rooms_do_not_block_each_other(pg_url: str) -> None:
             await holder.close()
 
 
+@pytest.mark.postgres
 async def test_postgresql_survives_dropped_connections(pg_url: str) -> None:
     room = RoomId(f"drop-{uuid.uuid4().hex[:8]}")
     async with open_sql_log(pg_url) as log:

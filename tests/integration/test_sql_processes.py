@@ -15,7 +15,7 @@ import pytest
 from flychat.adapters.sql import open_sql_log
 from flychat.adapters.sql_migrate import PROJECT_ROOT
 from flychat.domain.model import RoomId
-from tests.support.sql import migrated_sqlite, postgres_database
+from tests.support.sql import SQL_BACKENDS, migrated_sqlite, postgres_database
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ PROCESSES = 3
 PER_PROCESS = 150
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=SQL_BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield migrated_sqlite(tmp_path / "shared.db")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import pytest
 from sqlalchemy.engine import make_url
 
 from flychat.adapters.sql_migrate import migrate_sql
@@ -22,6 +23,10 @@ T = TypeVar("T")
 POSTGRES_ADMIN_URL = os.environ.get(
     "FLYCHAT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
+
+
+SQL_BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+"""Parameters for a fixture that runs a test on each SQL database."""
 
 
 def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
