@@ -102,12 +102,13 @@ async def test_cancelled_appends_leave_no_gap(url: str) -> None:
     assert [m.id for m in page.messages] == list(range(1, following.id + 1))
 
 
-async def test_sqlite_appends_wait_for_another_writer(tmp_path: Path) -> None:
+async def test_sqlite_appends_wait_for_another_writer_and_reads_do_not(tmp_path: Path) -> None:
     url = migrated_sqlite(tmp_path / "busy.db")
     other = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     async with open_sql_log(url) as log:
         pending = asyncio.create_task(log.append(ROOM, draft()))
+        assert (await asyncio.wait_for(log.latest(ROOM, 5), 1)).last_id == 0
         await asyncio.sleep(0.5)
         assert not pending.done()
         other.execute("COMMIT")
