@@ -24,12 +24,12 @@ from tests.support.pushpin import (
     free_port,
     running_pushpin,
     subscribers,
+    wait_for_recovery,
 )
 
 pytestmark = [pytest.mark.pushpin, pytest.mark.slow]
 
 _rooms = count(1)
-SETTLE = 1.5
 UNLIMITED = httpx.Limits(max_connections=None, max_keepalive_connections=None)
 
 
@@ -151,7 +151,7 @@ async def test_out_of_order_publishes_are_delivered_in_order(
         with app_process(env, port, tmp_path):
             async with asyncio.timeout(30):
                 subs = await subscribers(client, f"{pushpin.url}/rooms/{room}/messages/", 3)
-                await asyncio.sleep(1.5)
+                await wait_for_recovery(pushpin, room)
                 stored = [await post(client, pushpin.url, room, f"m{i}") for i in range(5)]
                 publisher = GripPublisher([parse_grip_url(pushpin.grip_url)])
                 await publisher.start()
@@ -212,7 +212,7 @@ async def test_app_restart_keeps_streams_and_loses_nothing(
                 for i in range(3):
                     await post(client, pushpin.url, room, f"before {i}")
                 await asyncio.gather(*(s.wait_for_ids(3, 10) for s in subs))
-                await asyncio.sleep(SETTLE)
+                await wait_for_recovery(pushpin, room)
             with app_process(env, port, tmp_path):
                 for i in range(3):
                     await post(client, pushpin.url, room, f"after {i}")

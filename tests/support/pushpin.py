@@ -42,6 +42,19 @@ def running_pushpin(app_port: int, **options: Any) -> Iterator[Pushpin]:
         pushpin.stop()
 
 
+async def wait_for_recovery(pushpin: Pushpin, room: str, timeout: float = 10.0) -> None:
+    """Wait until Pushpin has fetched a next link of ``room`` successfully.
+
+    Pushpin recovers every session about a second after a channel gets its first
+    subscriber; tests that stop the app wait for that first, so the recovery does
+    not meet a stopped app (Pushpin then retries for a while and closes the stream).
+    """
+    needle = f"/rooms/{room}/messages/?recover=true code=200"
+    async with asyncio.timeout(timeout):
+        while needle not in pushpin.log_path.read_text(errors="replace"):
+            await asyncio.sleep(0.1)
+
+
 class AppProcess:
     """``flychat serve`` as a child process; output goes to a log file, never a pipe."""
 
@@ -186,4 +199,5 @@ __all__ = [
     "require_pushpin",
     "running_pushpin",
     "subscribers",
+    "wait_for_recovery",
 ]
