@@ -112,6 +112,18 @@ async def test_batches_split_by_size() -> None:
     assert [int(item["id"]) for item in proxy.items] == list(range(1, 51))
 
 
+async def test_batch_size_counts_bytes_not_characters() -> None:
+    proxy = FakeProxy()
+    publisher = publisher_for({5561: proxy}, [5561], max_batch_bytes=4000)
+    for n in range(1, 21):
+        publisher.publish_message(ROOM, Message(n, f"pid-{n:08d}", "a", "聊天" * 300, DATE))
+    await publisher.start()
+    await publisher.close()
+    assert all(len(r.content) < 4100 for r in proxy.requests)
+    assert [int(item["id"]) for item in proxy.items] == list(range(1, 21))
+    assert proxy.items[0]["http-stream"]["content"].count("聊天") == 300
+
+
 async def test_publish_returns_at_once_while_the_proxy_is_slow() -> None:
     proxy = FakeProxy(delay=0.5)
     publisher = publisher_for({5561: proxy}, [5561])

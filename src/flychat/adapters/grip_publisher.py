@@ -30,14 +30,14 @@ class _QuietPublishes(logging.Filter):
 _QUIET = _QuietPublishes()
 
 
-def stream_item(channel: str, content: str, item_id: int | None = None) -> str:
-    """One ``http-stream`` publish item as JSON; durable items carry ``id`` and ``prev-id``."""
+def stream_item(channel: str, content: str, item_id: int | None = None) -> bytes:
+    """One ``http-stream`` publish item as UTF-8 JSON; durable ones carry ``id``, ``prev-id``."""
     item: dict[str, object] = {"channel": channel}
     if item_id is not None:
         item["id"] = str(item_id)
         item["prev-id"] = str(item_id - 1)
     item["http-stream"] = {"content": content}
-    return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class _Lane:
@@ -45,12 +45,12 @@ class _Lane:
 
     def __init__(self, proxy: GripProxy) -> None:
         self.proxy = proxy
-        self.pending: deque[str] = deque()
+        self.pending: deque[bytes] = deque()
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.overflowing = False
 
-    def take(self, max_bytes: int) -> list[str]:
+    def take(self, max_bytes: int) -> list[bytes]:
         batch = [self.pending.popleft()]
         size = len(batch[0])
         while self.pending and size + len(self.pending[0]) < max_bytes:
@@ -104,7 +104,7 @@ class GripPublisher:
         channel = provisional_channel(self.prefix, room)
         self._enqueue(stream_item(channel, sse_retraction(provisional_id)))
 
-    def _enqueue(self, item: str) -> None:
+    def _enqueue(self, item: bytes) -> None:
         if self._closed:
             log.warning("GRIP publisher closed; dropping an item (streams recover)")
             return
@@ -149,18 +149,16 @@ class GripPublisher:
             lane.overflowing = False
             await self._send(lane.proxy, lane.take(self._max_batch_bytes))
 
-    async def _send(self, proxy: GripProxy, items: list[str]) -> None:
+    async def _send(self, proxy: GripProxy, items: list[bytes]) -> None:
         assert self._client is not None
-        body = '{"items":[' + ",".join(items) + "]}"
+        body = b'{"items":[' + b",".join(items) + b"]}"
         headers = {"Content-Type": "application/json"}
         auth = proxy.authorization()
         if auth is not None:
             headers["Authorization"] = auth
         self.requests_sent += 1
         try:
-            response = await self._client.post(
-                proxy.publish_url, content=body.encode(), headers=headers
-            )
+            response = await self._client.post(proxy.publish_url, content=body, headers=headers)
             response.raise_for_status()
         except Exception as exc:
             self.items_failed += len(items)
