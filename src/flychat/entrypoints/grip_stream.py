@@ -37,8 +37,9 @@ def is_grip_request(services: Services, request: Request[Any, Any, Any]) -> bool
 async def grip_stream_answer(
     services: Services, room: RoomId, request: Request[Any, Any, Any]
 ) -> Response[Any] | None:
-    """The answer to a GRIP stream or recovery request, a 503 for a refused direct stream,
-    or None when the request is neither (JSON history, or a direct-mode stream).
+    """Answer a GRIP stream or recovery request, or refuse a direct stream with 503.
+
+    None when the request is neither: JSON history, or a stream served in direct mode.
     """
     wants_stream = wants_event_stream(request.headers.get("accept"))
     if not is_grip_request(services, request):
