@@ -47,6 +47,10 @@ def get_request(host: str, port: int, path: str, accept: str = "*/*") -> bytes:
 class HttpError(Exception):
     """The server's answer could not be parsed or the connection broke."""
 
+    def __init__(self, message: str, before_answer: bool = False) -> None:
+        super().__init__(message)
+        self.before_answer = before_answer
+
 
 def _headers(head: bytes) -> tuple[int, dict[bytes, bytes]]:
     lines = head.split(b"\r\n")
@@ -79,11 +83,27 @@ class Connection:
         return self._reader, self._writer
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:
-        """Send ``raw``; return the status and the body. Reconnects when the server closed."""
+        """Send ``raw``; return the status and the body.
+
+        A reused connection that the server closed while idle (keep-alive timeout)
+        fails before any answer byte: then the request is sent once more on a new
+        connection, as browsers do (flychat's POSTs are idempotent on provisionalId).
+        """
+        reused = self._writer is not None
+        try:
+            return await self._exchange(raw)
+        except HttpError as exc:
+            if not (reused and exc.before_answer):
+                raise
+        return await self._exchange(raw)
+
+    async def _exchange(self, raw: bytes) -> tuple[int, bytes]:
         reader, writer = await self._open()
+        answered = False
         try:
             writer.write(raw)
             head = await reader.readuntil(b"\r\n\r\n")
+            answered = True
             status, headers = _headers(head)
             if headers.get(b"transfer-encoding", b"").lower() == b"chunked":
                 body = b"".join([chunk async for chunk in _chunks(reader)])
@@ -91,7 +111,7 @@ class Connection:
                 body = await reader.readexactly(int(headers.get(b"content-length", b"0")))
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             self.close()
-            raise HttpError(f"{type(exc).__name__}: {exc}") from None
+            raise HttpError(f"{type(exc).__name__}: {exc}", before_answer=not answered) from None
         if headers.get(b"connection", b"").lower() == b"close":
             self.close()
         return status, body
