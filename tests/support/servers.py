@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -83,6 +84,7 @@ class FlychatProcess:
             "PYTHONUNBUFFERED": "1",
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
 
     def start(self, timeout: float = 30.0) -> FlychatProcess:
         """Start the process and wait until it is healthy."""
@@ -91,7 +93,7 @@ class FlychatProcess:
             env=self.env,
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._log,
         )
         wait_healthy(self.base_url, timeout, self.process)
         return self
@@ -110,9 +112,10 @@ class FlychatProcess:
         return time.monotonic() - started
 
     def stderr_text(self) -> str:
-        """What the process wrote to stderr (after it stopped)."""
-        assert self.process is not None and self.process.stderr is not None
-        return self.process.stderr.read().decode(errors="replace")
+        """What the process has written to stderr so far."""
+        self._log.flush()
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
 
 
 @contextmanager

@@ -89,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    for chatty in ("httpx", "httpcore", "botocore", "alembic.runtime.plugins"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
     if args.command == "migrate":
         asyncio.run(migrate_store(settings))
         print(f"flychat: {settings.store_scheme} store is up to date")
