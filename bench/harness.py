@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,8 +197,8 @@ class Context:
         self._scratch.cleanup()
 
     def sqlite_url(self, name: str) -> str:
-        """A fresh SQLite database file in the scratch directory."""
-        return f"sqlite:///{self.workdir / name}.db"
+        """A fresh SQLite database file in the scratch directory (a new one on every call)."""
+        return f"sqlite:///{self.workdir / name}-{uuid.uuid4().hex[:8]}.db"
 
     def start_flychat(
         self, name: str, database_url: str, env: Mapping[str, str] | None = None
