@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser.appserver import AppServer
+from tests.e2e.browser.appserver import ARTIFACTS, AppServer
 from tests.e2e.browser.chat import ChatPage
 from tests.support.services import missing_service
 
@@ -60,9 +60,36 @@ def room(request: pytest.FixtureRequest) -> str:
     return f"{request.node.name[:40].replace('[', '-').strip(']')}-{uuid.uuid4().hex[:6]}"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_FAILED] = report.failed
+    return report
+
+
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+def _save_failure(name: str, pages: list[ChatPage]) -> None:
+    folder = ARTIFACTS / "failures"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, chat in enumerate(pages):
+        stem = folder / f"{name[:80]}-{i}-{chat.user[:20]}"
+        try:
+            chat.page.screenshot(path=str(stem.with_suffix(".png")))
+            lines = [f"{chat.page.url} state={chat.state()}", *map(str, chat.messages())]
+            stem.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+        except Exception as exc:  # the page may be gone; keep what we can
+            stem.with_suffix(".txt").write_text(f"could not capture: {exc}\n")
+
+
 @pytest.fixture
-def open_chat(browser: Any) -> Iterator[Callable[..., ChatPage]]:
-    """Open chat pages, each in its own browser context; fail on uncaught page errors."""
+def open_chat(browser: Any, request: pytest.FixtureRequest) -> Iterator[Callable[..., ChatPage]]:
+    """Open chat pages, each in its own browser context; fail on uncaught page errors.
+
+    When the test fails, each page's screenshot and messages go to test-artifacts/failures/.
+    """
     pages: list[ChatPage] = []
 
     def opener(
@@ -73,6 +100,8 @@ def open_chat(browser: Any) -> Iterator[Callable[..., ChatPage]]:
         return chat
 
     yield opener
+    if request.node.stash.get(_CALL_FAILED, False):
+        _save_failure(request.node.name, pages)
     errors = [error for chat in pages for error in chat.page_errors]
     for chat in pages:
         chat.close()
