@@ -16,6 +16,7 @@ from flychat.domain.errors import StorageUnavailable
 
 T = TypeVar("T")
 SQLITE_BUSY_SECONDS = 5.0
+SQLITE_POOL_WAIT_SECONDS = 30.0
 PG_CONNECT_SECONDS = 5.0
 PG_COMMAND_SECONDS = 15.0
 BEGIN_OPTION = "flychat_sqlite_begin"
@@ -69,7 +70,7 @@ def create_sql_engine(url: str) -> AsyncEngine:
         target.difference_update_query(["synchronous"]),
         pool_size=4,
         max_overflow=8,
-        pool_timeout=SQLITE_BUSY_SECONDS,
+        pool_timeout=SQLITE_POOL_WAIT_SECONDS,
         connect_args={"timeout": SQLITE_BUSY_SECONDS},
     )
     event.listen(engine.sync_engine, "connect", functools.partial(_sqlite_connect, synchronous))

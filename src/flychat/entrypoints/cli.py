@@ -14,6 +14,7 @@ import uvicorn
 
 from flychat.bootstrap import migrate_store
 from flychat.config import ConfigError, Settings, load_settings
+from flychat.domain.errors import StorageUnavailable
 from flychat.entrypoints.app import create_app
 
 SHUTDOWN_SECONDS = 8
@@ -91,6 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for chatty in ("httpx", "httpcore", "botocore", "alembic.runtime.plugins"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
+    try:
+        return _run_command(args, settings)
+    except (StorageUnavailable, ValueError, OSError) as exc:
+        print(f"flychat: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "migrate":
         asyncio.run(migrate_store(settings))
         print(f"flychat: {settings.store_scheme} store is up to date")
