@@ -127,7 +127,23 @@ def post_memory(ctx: Context) -> Result:
 )
 def sse_direct(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-sse", ctx.sqlite_url("sse"))
-    m = measure_delivery(ctx, server)
+    return delivery_result(measure_delivery(ctx, server))
+
+
+@scenario(
+    "sse-memory",
+    "POST -> SSE delivery latency, direct mode on memory:// (fan-out without storage)",
+    order=55,
+    key="durable_p99_ms",
+    default=False,
+)
+def sse_memory(ctx: Context) -> Result:
+    server = ctx.start_flychat("flychat-sse-memory", "memory://")
+    return delivery_result(measure_delivery(ctx, server))
+
+
+def delivery_result(m: dict[str, Any]) -> Result:
+    """Table rows for a delivery measurement."""
     rows = [
         (
             f"durable p50 / p99 ({m['subscribers']} subs, {m['rate_per_s']:g}/s, "

@@ -64,7 +64,7 @@ class Child:
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             list(argv),
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},

@@ -30,6 +30,7 @@ from bench.procs import ROOT
 from bench.profiling import py_spy
 
 RESULTS = ROOT / "bench" / "results"
+NOISY_CORES = 0.3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,6 +175,17 @@ def _print_table(report: dict[str, Any]) -> None:
     for scenario_name, label, value in rows:
         print(f"{scenario_name:<{width[0]}}  {label:<{width[1]}}  {value}")
     print()
+    others = [
+        r.get("other_processes_cpu_cores", 0.0)
+        for entry in report["scenarios"].values()
+        for r in entry.get("rounds", [])
+    ]
+    if others and max(others) > NOISY_CORES:
+        print(
+            f"bench: other processes used up to {max(others)} cores during the POST windows: "
+            "POSTs/s depend on what they left; compare 'server CPU per POST' and the ratio "
+            "per server CPU second instead (docs/benchmarks.md)."
+        )
 
 
 def _attempt(ctx: Context, s: Scenario, failed: set[str]) -> dict[str, Any]:
