@@ -5,11 +5,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from dataclasses import dataclass
 
 from flychat.domain.model import Draft, Message, RoomId
-from flychat.domain.wire import sse_provisional, sse_retraction
+from flychat.domain.wire import sse_message, sse_provisional, sse_retraction
 
-Item = Message | str
+
+@dataclass(frozen=True, slots=True)
+class Durable:
+    """A stored message with its SSE text, encoded once for every stream."""
+
+    message: Message
+    sse: str
+
+    @property
+    def id(self) -> int:
+        """The message id."""
+        return self.message.id
+
+    @classmethod
+    def of(cls, message: Message) -> Durable:
+        """Wrap a message with its encoded event."""
+        return cls(message, sse_message(message))
+
+
+Item = Durable | str
 
 
 class Subscription:
@@ -94,7 +114,8 @@ class LocalBroker:
 
     def publish_message(self, room: RoomId, message: Message) -> None:
         """Deliver the durable event to the room's streams."""
-        self._offer(room, message)
+        if room.value in self._rooms:
+            self._offer(room, Durable.of(message))
 
     def publish_retraction(self, room: RoomId, provisional_id: str) -> None:
         """Deliver a retraction to the room's streams."""

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Generic, Protocol, TypeVar
 
-from flychat.domain.model import Message
+
+class Identified(Protocol):
+    """Anything that carries a message id."""
+
+    @property
+    def id(self) -> int: ...
 
 
-class Sequencer:
+T = TypeVar("T", bound=Identified)
+
+
+class Sequencer(Generic[T]):
     """Releases messages strictly in id order, each once, starting after ``last_sent``.
 
     Messages beyond the next expected id wait in a buffer; ``has_gap`` tells the
@@ -16,7 +25,7 @@ class Sequencer:
 
     def __init__(self, last_sent: int, max_buffer: int = 1000) -> None:
         self.last_sent = last_sent
-        self._buffer: dict[int, Message] = {}
+        self._buffer: dict[int, T] = {}
         self._max_buffer = max_buffer
 
     @property
@@ -29,12 +38,12 @@ class Sequencer:
         """True when the buffer holds more than it should: repair now."""
         return len(self._buffer) > self._max_buffer
 
-    def accept(self, messages: Iterable[Message]) -> list[Message]:
+    def accept(self, messages: Iterable[T]) -> list[T]:
         """Take messages in any order; return those now deliverable, in order."""
         for message in messages:
             if message.id > self.last_sent:
                 self._buffer.setdefault(message.id, message)
-        released: list[Message] = []
+        released: list[T] = []
         while (nxt := self._buffer.pop(self.last_sent + 1, None)) is not None:
             released.append(nxt)
             self.last_sent = nxt.id

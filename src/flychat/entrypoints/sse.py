@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from flychat.adapters.local_broker import LocalBroker, Subscription
+from flychat.adapters.local_broker import Durable, LocalBroker, Subscription
 from flychat.domain.messages import Chat
-from flychat.domain.model import Message, RoomId
+from flychat.domain.model import RoomId
 from flychat.domain.ordering import Sequencer
 from flychat.domain.wire import sse_comment, sse_message, sse_open, sse_reset
 
@@ -23,13 +23,13 @@ class _FellBehind(Exception):
     """The subscriber is too far behind to repair: end the stream so it resumes."""
 
 
-async def _repair(chat: Chat, room: RoomId, order: Sequencer) -> list[Message]:
+async def _repair(chat: Chat, room: RoomId, order: Sequencer[Durable]) -> list[Durable]:
     page = await chat.log.after(room, order.last_sent, chat.rules.max_replay + 1)
     if len(page.messages) > chat.rules.max_replay:
         raise _FellBehind
     if page.messages and page.messages[0].id != order.last_sent + 1:
         raise _FellBehind
-    return order.accept(page.messages)
+    return order.accept(Durable.of(m) for m in page.messages)
 
 
 async def direct_stream(
@@ -49,7 +49,7 @@ async def direct_stream(
             head.append(sse_reset(replay.last_id))
         head.extend(sse_message(m) for m in replay.messages)
         yield "".join(head).encode()
-        order = Sequencer(replay.last_id, max_buffer=broker.queue_size)
+        order: Sequencer[Durable] = Sequencer(replay.last_id, max_buffer=broker.queue_size)
         async for chunk in _live(
             chat, room, subscription, order, keepalive_seconds, gap_wait_seconds
         ):
@@ -62,7 +62,7 @@ async def _live(
     chat: Chat,
     room: RoomId,
     subscription: Subscription,
-    order: Sequencer,
+    order: Sequencer[Durable],
     keepalive_seconds: float,
     gap_wait_seconds: float,
 ) -> AsyncIterator[bytes]:
@@ -80,16 +80,16 @@ async def _live(
         try:
             if subscription.overflowed:
                 subscription.overflowed = False
-                out.extend(sse_message(m) for m in await _repair(chat, room, order))
+                out.extend(d.sse for d in await _repair(chat, room, order))
             for item in items:
                 if isinstance(item, str):
                     out.append(item)
                 else:
-                    out.extend(sse_message(m) for m in order.accept((item,)))
+                    out.extend(d.sse for d in order.accept((item,)))
             if order.has_gap:
                 gap_since = gap_since if gap_since is not None else time.monotonic()
                 if order.overflowing or time.monotonic() - gap_since >= gap_wait_seconds:
-                    out.extend(sse_message(m) for m in await _repair(chat, room, order))
+                    out.extend(d.sse for d in await _repair(chat, room, order))
                     gap_since = time.monotonic()
             if not order.has_gap:
                 gap_since = None
