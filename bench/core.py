@@ -32,12 +32,28 @@ def post_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
             "latency p50 / p99",
             f"{metrics['latency_p50_ms']} / {metrics['latency_p99_ms']} ms",
         ),
-        (
-            "CPU: server / load generator / others",
-            f"{metrics['server_cpu_cores']} / {sum(metrics['loadgen_cpu_cores']):.2f} / "
-            f"{metrics['other_processes_cpu_cores']} cores",
-        ),
     ]
+    if "store_cpu_cores" in metrics:
+        rows += [
+            (
+                f"{metrics.get('store_name', 'store')} CPU per POST",
+                f"{metrics['store_cpu_ms_per_post']:.3f} ms",
+            ),
+            (
+                "CPU: server / store / load generator / others",
+                f"{metrics['server_cpu_cores']} / {metrics['store_cpu_cores']} / "
+                f"{sum(metrics['loadgen_cpu_cores']):.2f} / "
+                f"{metrics['other_processes_cpu_cores']} cores",
+            ),
+        ]
+    else:
+        rows.append(
+            (
+                "CPU: server / load generator / others",
+                f"{metrics['server_cpu_cores']} / {sum(metrics['loadgen_cpu_cores']):.2f} / "
+                f"{metrics['other_processes_cpu_cores']} cores",
+            )
+        )
     rows += profile_rows(metrics)
     failed = metrics["non_2xx"] + metrics["connection_errors"]
     if failed:
@@ -101,6 +117,7 @@ def post_bare(ctx: Context) -> Result:
     needs=("post-bare",),
     order=30,
     key="ratio_to_bare",
+    groups=("storage",),
 )
 def post_sqlite(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-sqlite", ctx.sqlite_url("post"))

@@ -5,7 +5,9 @@ A scenario is a function ``(ctx: Context) -> Result`` registered with
 ``bench`` package (modules are discovered, so ``bench/grip.py`` or
 ``bench/storage.py`` only have to exist). ``needs`` names scenarios whose
 results it reads through ``ctx.results`` (e.g. ``post-bare`` for the ratio);
-they run first, also under ``--only``.
+they run first, also under ``--only``. ``groups`` lets ``--only GROUP`` name
+several scenarios at once (``--only storage``). ``@summary`` functions add a
+compact table of their own after the main one (``bench/storage.py`` does).
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ class Scenario:
     order: int = 100
     default: bool = True
     key: str | None = None
+    groups: tuple[str, ...] = ()
 
 
 SCENARIOS: dict[str, Scenario] = {}
+SUMMARIES: list[Callable[[dict[str, Any]], list[str]]] = []
 
 
 def scenario(
@@ -87,19 +91,38 @@ def scenario(
     order: int = 100,
     default: bool = True,
     key: str | None = None,
+    groups: tuple[str, ...] = (),
 ) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
     """Register a scenario.
 
     ``needs``: scenarios run before it (their metrics are in ``ctx.results``);
     ``order``: position in a run; ``default=False``: only run when named with
-    ``--only``; ``key``: the metric whose median picks the reported round.
+    ``--only``; ``key``: the metric whose median picks the reported round;
+    ``groups``: names that ``--only`` expands to every scenario of the group.
     """
 
     def register(run: Callable[[Context], Result]) -> Callable[[Context], Result]:
-        SCENARIOS[name] = Scenario(name, description, run, needs, order, default, key)
+        SCENARIOS[name] = Scenario(name, description, run, needs, order, default, key, groups)
         return run
 
     return register
+
+
+def summary(
+    make: Callable[[dict[str, Any]], list[str]],
+) -> Callable[[dict[str, Any]], list[str]]:
+    """Register a function of the finished report that returns extra lines to print."""
+    SUMMARIES.append(make)
+    return make
+
+
+def groups() -> dict[str, list[str]]:
+    """Every group name and its scenarios, in run order."""
+    found: dict[str, list[str]] = {}
+    for s in sorted(SCENARIOS.values(), key=lambda s: (s.order, s.name)):
+        for group in s.groups:
+            found.setdefault(group, []).append(s.name)
+    return found
 
 
 def load_scenarios() -> dict[str, Scenario]:
@@ -118,7 +141,13 @@ def load_scenarios() -> dict[str, Scenario]:
 
 def plan(only: list[str] | None) -> list[Scenario]:
     """The scenarios to run, dependencies first, in ``order``."""
-    wanted = set(only) if only else {s.name for s in SCENARIOS.values() if s.default}
+    if only:
+        named = groups()
+        wanted = set()
+        for name in only:
+            wanted.update(named[name] if name not in SCENARIOS and name in named else [name])
+    else:
+        wanted = {s.name for s in SCENARIOS.values() if s.default}
     unknown = wanted - SCENARIOS.keys()
     if unknown:
         raise KeyError(f"unknown scenario(s): {', '.join(sorted(unknown))}")
@@ -243,8 +272,14 @@ class Context:
         path: str = MESSAGES_PATH,
         concurrency: int | None = None,
         procs: int | None = None,
+        store_cpu: Callable[[], float] | None = None,
     ) -> dict[str, Any]:
-        """Closed-loop form POSTs from separate processes; figures for the window only."""
+        """Closed-loop form POSTs from separate processes; figures for the window only.
+
+        ``store_cpu``: cumulative CPU seconds of a database that runs outside the
+        server (moto, PostgreSQL's backends), counted apart from the server and
+        from "others".
+        """
         opts = self.options
         concurrency = concurrency or opts.concurrency
         procs = max(1, min(procs or opts.load_procs, concurrency))
@@ -269,9 +304,12 @@ class Context:
         ]  # fmt: skip
         time.sleep(max(0.0, start_at + opts.warmup - time.time()))
         profiler = self.profile(server) if opts.profile else None
+        store = store_cpu or (lambda: 0.0)
+        store0 = store()
         cpu0 = server.cpu_seconds(), [w.cpu_seconds() for w in workers], machine_busy_seconds()
         time.sleep(max(0.0, start_at + opts.warmup + opts.duration - time.time()))
         cpu1 = server.cpu_seconds(), [w.cpu_seconds() for w in workers], machine_busy_seconds()
+        store1 = store()
         outputs = []
         for worker in workers:
             out, _ = worker.process.communicate(timeout=60)
@@ -289,6 +327,15 @@ class Context:
         server_cpu = (cpu1[0] - cpu0[0]) / opts.duration
         loadgen_cpu = [(b - a) / opts.duration for a, b in zip(cpu0[1], cpu1[1], strict=True)]
         machine_cpu = (cpu1[2] - cpu0[2]) / opts.duration
+        store_cores = (store1 - store0) / opts.duration
+        stored = (
+            {
+                "store_cpu_cores": round(store_cores, 2),
+                "store_cpu_ms_per_post": round(store_cores * opts.duration * 1000 / max(ok, 1), 3),
+            }
+            if store_cpu
+            else {}
+        )
         return {
             "posts_per_s": round(ok / opts.duration, 1),
             "ok": ok,
@@ -301,8 +348,9 @@ class Context:
             "posts_per_server_cpu_s": round(ok / max(server_cpu * opts.duration, 1e-9), 1),
             "server_cpu_cores": round(server_cpu, 2),
             "loadgen_cpu_cores": [round(c, 2) for c in loadgen_cpu],
+            **stored,
             "other_processes_cpu_cores": round(
-                max(0.0, machine_cpu - server_cpu - sum(loadgen_cpu)), 2
+                max(0.0, machine_cpu - server_cpu - store_cores - sum(loadgen_cpu)), 2
             ),
             "concurrency": concurrency,
             "loadgen_procs": procs,

@@ -25,7 +25,16 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bench.harness import Context, Options, Scenario, load_scenarios, plan, running
+from bench.harness import (
+    SUMMARIES,
+    Context,
+    Options,
+    Scenario,
+    groups,
+    load_scenarios,
+    plan,
+    running,
+)
 from bench.procs import ROOT
 from bench.profiling import py_spy
 
@@ -43,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
         "--only",
         action="append",
         metavar="NAME[,NAME]",
-        help="run only these scenarios (and what they need); repeatable",
+        help="run only these scenarios or groups (and what they need); repeatable",
     )
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")
     p.add_argument(
@@ -175,6 +184,9 @@ def _print_table(report: dict[str, Any]) -> None:
     for scenario_name, label, value in rows:
         print(f"{scenario_name:<{width[0]}}  {label:<{width[1]}}  {value}")
     print()
+    for lines in report.get("summaries", []):
+        print("\n".join(lines))
+        print()
     others = [
         r.get("other_processes_cpu_cores", 0.0)
         for entry in report["scenarios"].values()
@@ -245,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
         for s in sorted(scenarios.values(), key=lambda s: (s.order, s.name)):
             needs = f" (needs {', '.join(s.needs)})" if s.needs else ""
             default = "" if s.default else " [only with --only]"
-            print(f"{s.name:<14} {s.description}{needs}{default}")
+            print(f"{s.name:<17} {s.description}{needs}{default}")
+        for group, members in groups().items():
+            print(f"group {group}: {', '.join(members)}")
         return 0
     only = [n.strip() for item in args.only or [] for n in item.split(",") if n.strip()]
     try:
@@ -294,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx.close()
         for s in todo:
             report["scenarios"][s.name] = _combine(s, attempts[s.name])
+        report["summaries"] = [lines for make in SUMMARIES if (lines := make(report))]
     report["machine"]["loadavg_after"] = os.getloadavg()
     report["logs"] = str(log_dir.relative_to(ROOT))
     text = json.dumps(report, indent=2)
