@@ -130,6 +130,7 @@ def post_sqlite(ctx: Context) -> Result:
     needs=("post-bare",),
     order=35,
     key="ratio_to_bare",
+    groups=("storage",),
 )
 def post_memory(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-memory", "memory://")

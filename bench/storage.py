@@ -4,7 +4,8 @@
 ceiling their ratios are taken against, in the same round) and prints a compact
 table after the main one. ``python bench/storage.py`` does the same.
 
-- SQLite: a fresh file in the scratch directory (``post-sqlite`` is in ``core.py``).
+- memory:// (no store, the app's own cost) and SQLite, a fresh file in the scratch
+  directory (``post-memory`` and ``post-sqlite`` are in ``core.py``).
 - PostgreSQL: a fresh database on the server at ``BENCH_POSTGRES_URL`` (default
   ``postgresql://postgres@127.0.0.1:5432/test``, loopback only), migrated with
   ``flychat migrate`` and dropped afterwards. The whole local PostgreSQL
@@ -55,6 +56,8 @@ AWS_ENV = {
 
 # (scenario, store label, rooms): the rows of the summary table, in this order.
 TABLE = (
+    ("post-memory", "memory:// (no store)", 1),
+    ("post-memory-100", "memory:// (no store)", MANY_ROOMS),
     ("post-sqlite", "SQLite", 1),
     ("post-sqlite-100", "SQLite", MANY_ROOMS),
     ("post-postgres", "PostgreSQL", 1),
@@ -254,6 +257,19 @@ def post_sqlite_many(ctx: Context) -> Result:
 
 
 @scenario(
+    "post-memory-100",
+    f"flychat serve on memory:// (no storage cost): POSTs spread over {MANY_ROOMS} rooms",
+    needs=("post-bare",),
+    order=36,
+    key="ratio_to_bare",
+    groups=("storage",),
+)
+def post_memory_many(ctx: Context) -> Result:
+    server = ctx.start_flychat("flychat-memory-100", "memory://")
+    return with_ratio(ctx, ctx.post_load(server, rooms=MANY_ROOMS))
+
+
+@scenario(
     "post-postgres",
     "flychat serve on a fresh PostgreSQL database: POSTs into one room",
     needs=("post-bare",),
@@ -327,7 +343,9 @@ def _fmt(value: float | None, spec: str, suffix: str = "") -> str:
 def storage_table(report: dict[str, Any]) -> list[str]:
     """Each store side by side: medians over the rounds of each figure on its own."""
     scenarios = report.get("scenarios", {})
-    if not any(name in scenarios for name, _, _ in TABLE[1:]):
+    if not any(
+        name in scenarios for name, _, _ in TABLE if name not in ("post-sqlite", "post-memory")
+    ):
         return []
     header = (
         "store",
