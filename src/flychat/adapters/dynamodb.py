@@ -41,7 +41,7 @@ __all__ = ["DynamoMessageLog", "migrate_dynamo", "open_dynamo_log"]
 
 log = logging.getLogger(__name__)
 
-APPEND_TRIES = 32
+APPEND_DEADLINE_SECONDS = 3.0
 REFRESH_EVERY = 8
 TRIM_EVERY = 25
 TRIM_BATCH = 100
@@ -69,15 +69,18 @@ class DynamoMessageLog:
         """Store the draft as the room's next message; idempotent on its provisional id.
 
         Happy path: one consistent query of the provisional-id index, then one
-        conditional PutItem. Lost races are retried here a few times, then
+        conditional PutItem. Lost races are retried here until a deadline, then
         ``AppendConflict`` is raised.
         """
         name = room.value
+        clock = asyncio.get_running_loop().time
         async with self._locks[hash(name) % LOCK_STRIPES]:
+            deadline = clock() + APPEND_DEADLINE_SECONDS
             cached = self._last.get(name)
             known = await self._read_last_id(name) if cached is None else cached
             checked = 0
-            for attempt in range(APPEND_TRIES):
+            attempt = 0
+            while attempt == 0 or clock() < deadline:
                 if attempt % REFRESH_EVERY == 2:
                     known = max(known, await self._read_last_id(name))
                 if checked < known:
@@ -95,12 +98,13 @@ class DynamoMessageLog:
                         return mine
                     known = message.id
                     checked = known if conflict.existing is not None else checked
+                    attempt += 1
                     continue
                 self._remember(name, message.id)
                 self._schedule_trim(name, message.id)
                 return message
             self._last.pop(name, None)
-        raise AppendConflict(f"{APPEND_TRIES} concurrent writers in a row took the next id")
+        raise AppendConflict(f"other writers kept taking the next id for {attempt} tries")
 
     async def latest(self, room: RoomId, limit: int) -> Page:
         """The newest ``limit`` retained messages, oldest first, and the room's last id."""
