@@ -68,3 +68,10 @@ async def test_static_assets_are_served_by_the_app(client: httpx.AsyncClient) ->
     assert response.status_code == 200
     assert "javascript" in response.headers["content-type"]
     assert "cdn" not in response.text.lower()
+
+
+async def test_not_found_page_is_html_and_escaped(client: httpx.AsyncClient) -> None:
+    response = await client.get("/<script>x", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<script>x" not in response.text and "/default" in response.text

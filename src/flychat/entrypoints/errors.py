@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
 from flychat.domain.errors import InvalidInput, StorageUnavailable
@@ -44,11 +45,11 @@ def storage_unavailable(_: Request[Any, Any, Any], exc: StorageUnavailable) -> R
     )
 
 
-def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any] | Template:
     """Framework errors (404, 405, 413...) in flychat's JSON shape, or plain HTML for pages."""
     if _is_page(request):
-        body = f"<!doctype html><title>{exc.status_code}</title><h1>{exc.status_code}</h1>"
-        return Response(body, status_code=exc.status_code, media_type=MediaType.HTML)
+        context = {"status": exc.status_code, "message": exc.detail}
+        return Template("error.html", context=context, status_code=exc.status_code)
     return Response({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
