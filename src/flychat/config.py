@@ -154,4 +154,6 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     settings = Settings(**values)  # type: ignore[arg-type]
     if settings.history_size > settings.retention:
         raise ConfigError("FLYCHAT_HISTORY_SIZE: must not exceed FLYCHAT_RETENTION")
+    if not settings.direct_streaming and not settings.grip_enabled:
+        raise ConfigError("FLYCHAT_DIRECT_STREAMING: false needs GRIP_URL, or no stream is served")
     return settings

@@ -57,6 +57,11 @@ def test_history_cannot_exceed_retention() -> None:
         load_settings({"FLYCHAT_HISTORY_SIZE": "100", "FLYCHAT_RETENTION": "50"})
 
 
+def test_direct_streaming_off_needs_a_proxy() -> None:
+    with pytest.raises(ConfigError, match="FLYCHAT_DIRECT_STREAMING"):
+        load_settings({"FLYCHAT_DIRECT_STREAMING": "false"})
+
+
 def test_every_variable_is_documented_in_the_readme() -> None:
     from pathlib import Path
 
