@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from itertools import count
+from collections.abc import Iterator
 
 import httpx
 import jwt
@@ -18,7 +17,6 @@ from tests.support.sse import parse_all
 KEY = "grip-e2e-signing-key-0123456789abcdef"
 UNREACHABLE_PROXY = f"http://127.0.0.1:9?iss=pushpin&key={KEY}"
 SSE = {"Accept": "text/event-stream"}
-_rooms = count(1)
 
 
 def grip_sig(key: str = KEY, exp_in: int = 60) -> dict[str, str]:
@@ -43,17 +41,6 @@ def settings(**kw: object) -> Settings:
 def base_url() -> Iterator[str]:
     with app_in_thread(create_app(settings())) as url:
         yield url
-
-
-@pytest.fixture
-async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        yield http
-
-
-@pytest.fixture
-def room() -> str:
-    return f"grip-{next(_rooms)}"
 
 
 async def fill(client: httpx.AsyncClient, room: str, n: int) -> None:
