@@ -161,3 +161,19 @@ async def test_sqlite_synchronous_mode_from_the_url(tmp_path: Path) -> None:
         assert (await log.append(ROOM, draft())).id == 1
     with pytest.raises(ValueError, match="synchronous"):
         async_url(url.replace("full", "sometimes"))
+
+
+async def test_a_batch_spanning_rooms_with_one_duplicate_stores_each_once(url: str) -> None:
+    rooms = [RoomId(f"room-{n}") for n in range(12)]
+    async with open_sql_log(url, retention=1000) as log:
+        known = draft("stored before")
+        first = await log.append(rooms[3], known)
+        drafts = [(room, draft(f"{room.value}-{i}")) for room in rooms for i in range(5)]
+        drafts.append((rooms[3], known))
+        results = await asyncio.gather(*(log.append(room, d) for room, d in drafts))
+        assert results[-1] == first
+        for room in rooms:
+            page = await log.after(room, 0, 100)
+            expected = 6 if room == rooms[3] else 5
+            assert [m.id for m in page.messages] == list(range(1, expected + 1))
+            assert len({m.provisional_id for m in page.messages}) == expected

@@ -19,6 +19,8 @@ SQLITE_BUSY_SECONDS = 5.0
 SQLITE_POOL_WAIT_SECONDS = 30.0
 PG_CONNECT_SECONDS = 5.0
 PG_COMMAND_SECONDS = 15.0
+PG_POOL_SIZE = 20
+PG_POOL_WAIT_SECONDS = 30.0
 BEGIN_OPTION = "flychat_sqlite_begin"
 SYNCHRONOUS_MODES = ("off", "normal", "full", "extra")
 _DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}
@@ -59,9 +61,9 @@ def create_sql_engine(url: str) -> AsyncEngine:
     if target.get_backend_name() == "postgresql":
         return create_async_engine(
             target,
-            pool_size=10,
-            max_overflow=20,
-            pool_timeout=PG_CONNECT_SECONDS,
+            pool_size=PG_POOL_SIZE,
+            max_overflow=0,
+            pool_timeout=PG_POOL_WAIT_SECONDS,
             pool_recycle=3600,
             connect_args={"timeout": PG_CONNECT_SECONDS, "command_timeout": PG_COMMAND_SECONDS},
         )

@@ -1,4 +1,9 @@
-"""Group commit for the SQL log: concurrent appends to one room share one transaction."""
+"""Group commit for the SQL log: concurrent appends share one transaction.
+
+On PostgreSQL a batch holds one room (rooms never wait for each other's row
+locks); on SQLite, where every write takes the database lock anyway, a batch
+holds every room with appends waiting.
+"""
 
 from __future__ import annotations
 
@@ -60,18 +65,20 @@ def _consume(done: asyncio.Future[Message]) -> None:
 
 @dataclass(eq=False, slots=True)
 class _Pending:
+    room: str
     draft: Draft
     done: asyncio.Future[Message]
 
 
 class RoomWriter:
-    """Appends in batches: while a room's transaction runs, later appends queue for the next.
+    """Appends in batches: while a transaction runs, later appends queue for the next.
 
-    A batch is one transaction: bump the room's counter by the batch size (which locks
-    the room row), insert the rows, trim beyond retention. A provisional id that is
-    already stored makes the insert fail; the batch is rolled back, the stored messages
-    are answered from the table and the rest is retried, so no id is ever skipped.
-    ``exclusive`` (SQLite) runs one batch at a time per process.
+    A batch is one transaction: per room, bump its counter by the number of drafts
+    (which locks the room row), insert the rows, trim beyond retention. A provisional
+    id that is already stored makes the insert fail; the batch is rolled back, the
+    stored messages are answered from the table and the rest is retried, so no id is
+    ever skipped. ``exclusive`` (SQLite) runs one batch at a time per process and lets
+    a batch span rooms.
     """
 
     def __init__(
@@ -81,6 +88,7 @@ class RoomWriter:
         self._reader = reader
         self._store = describe(engine.url)
         self._retention = retention
+        self._exclusive = exclusive
         self._lock: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if exclusive else nullcontext()
         )
@@ -97,9 +105,10 @@ class RoomWriter:
     async def append(self, room: str, draft: Draft) -> Message:
         """Queue the draft for the room's next batch and wait for its stored message."""
         done: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._queues.setdefault(room, []).append(_Pending(draft, done))
-        if room not in self._drains:
-            self._drains[room] = asyncio.create_task(self._drain(room))
+        queue = "" if self._exclusive else room
+        self._queues.setdefault(queue, []).append(_Pending(room, draft, done))
+        if queue not in self._drains:
+            self._drains[queue] = asyncio.create_task(self._drain(queue))
         try:
             return await asyncio.shield(done)
         except asyncio.CancelledError:
@@ -111,14 +120,14 @@ class RoomWriter:
         while self._drains:
             await asyncio.gather(*self._drains.values(), return_exceptions=True)
 
-    async def _drain(self, room: str) -> None:
+    async def _drain(self, queue: str) -> None:
         try:
-            while pending := self._queues.pop(room, None):
+            while pending := self._queues.pop(queue, None):
                 if len(pending) > MAX_BATCH:
-                    self._queues[room] = pending[MAX_BATCH:]
+                    self._queues[queue] = pending[MAX_BATCH:]
                     pending = pending[:MAX_BATCH]
                 try:
-                    await self._write(room, pending)
+                    await self._write(pending)
                 except Exception as exc:
                     for item in pending:
                         if not item.done.done():
@@ -128,51 +137,65 @@ class RoomWriter:
                         item.done.cancel()
                     raise
         finally:
-            del self._drains[room]
+            del self._drains[queue]
 
-    async def _write(self, room: str, pending: list[_Pending]) -> None:
-        waiting: dict[str, list[_Pending]] = {}
+    async def _write(self, pending: list[_Pending]) -> None:
+        waiting: dict[tuple[str, str], list[_Pending]] = {}
         for item in pending:
-            waiting.setdefault(item.draft.provisional_id, []).append(item)
+            waiting.setdefault((item.room, item.draft.provisional_id), []).append(item)
         while waiting:
-            drafts = [items[0].draft for items in waiting.values()]
-            stored = await guarded(self._store, functools.partial(self._insert, room, drafts))
+            batch: dict[str, list[Draft]] = {}
+            for (room, _), items in waiting.items():
+                batch.setdefault(room, []).append(items[0].draft)
+            stored = await guarded(self._store, functools.partial(self._insert, batch))
             if stored is None:
-                find = functools.partial(self._find, room, list(waiting))
-                stored = await guarded(self._store, find)
-                if not stored:
-                    raise AppendConflict(f"message id conflict in room {room}")
-            for message in stored:
-                for item in waiting.pop(message.provisional_id, ()):
+                stored = await self._already_stored(batch)
+            for room, message in stored:
+                for item in waiting.pop((room, message.provisional_id), ()):
                     if not item.done.done():
                         item.done.set_result(message)
 
-    async def _insert(self, room: str, drafts: list[Draft]) -> list[Message] | None:
+    async def _already_stored(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
+        found: list[tuple[str, Message]] = []
+        for room, drafts in batch.items():
+            pids = [d.provisional_id for d in drafts]
+            stored = await guarded(self._store, functools.partial(self._find, room, pids))
+            found.extend((room, message) for message in stored)
+        if not found:
+            raise AppendConflict(f"message id conflict in rooms {', '.join(batch)}")
+        return found
+
+    async def _insert(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]] | None:
         """Store the drafts in one transaction, or return None when a provisional id exists."""
-        rows = [
-            {
-                "room": room,
-                "provisional_id": d.provisional_id,
-                "sender": d.sender,
-                "text": d.text,
-                "date_ms": to_ms(d.date),
-            }
-            for d in drafts
-        ]
+        stored: list[tuple[str, Message]] = []
         try:
             async with self._lock, self._engine.begin() as conn:
-                bumped = await conn.execute(self._bump, {"room": room, "count": len(rows)})
-                last_id = int(bumped.scalar_one())
-                for message_id, row in enumerate(rows, start=last_id - len(rows) + 1):
-                    row["id"] = message_id
-                await conn.execute(insert(messages), rows)
-                if last_id > self._retention:
-                    oldest = last_id - self._retention
-                    await conn.execute(_TRIM, {"room": room, "oldest": oldest})
+                for room, drafts in batch.items():
+                    bumped = await conn.execute(self._bump, {"room": room, "count": len(drafts)})
+                    last_id = int(bumped.scalar_one())
+                    first = last_id - len(drafts) + 1
+                    rows = [
+                        {
+                            "room": room,
+                            "id": first + i,
+                            "provisional_id": d.provisional_id,
+                            "sender": d.sender,
+                            "text": d.text,
+                            "date_ms": to_ms(d.date),
+                        }
+                        for i, d in enumerate(drafts)
+                    ]
+                    await conn.execute(insert(messages), rows)
+                    if last_id > self._retention:
+                        oldest = last_id - self._retention
+                        await conn.execute(_TRIM, {"room": room, "oldest": oldest})
+                    stored.extend(
+                        (room, Message.from_draft(first + i, stored_draft(d)))
+                        for i, d in enumerate(drafts)
+                    )
         except IntegrityError:
             return None
-        first = last_id - len(drafts) + 1
-        return [Message.from_draft(first + i, stored_draft(d)) for i, d in enumerate(drafts)]
+        return stored
 
     async def _find(self, room: str, provisional_ids: list[str]) -> list[Message]:
         async with self._reader.connect() as conn:
