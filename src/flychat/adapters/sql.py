@@ -7,9 +7,16 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Select, bindparam, select, true
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flychat.adapters.sql_engine import BEGIN_OPTION, create_sql_engine, describe, guarded
+from flychat.adapters.sql_engine import (
+    BEGIN_OPTION,
+    create_sql_engine,
+    create_sqlite_writer,
+    describe,
+    guarded,
+)
 from flychat.adapters.sql_tables import messages, rooms
 from flychat.adapters.sql_writer import MESSAGE_COLUMNS, RoomWriter, from_row
 from flychat.domain.errors import StorageUnavailable
@@ -52,7 +59,9 @@ class SqlMessageLog:
     are one SELECT each, so the messages and the last id come from one snapshot.
     """
 
-    def __init__(self, engine: AsyncEngine, retention: int = 1000) -> None:
+    def __init__(
+        self, engine: AsyncEngine, retention: int = 1000, sqlite_writer: Engine | None = None
+    ) -> None:
         if retention < 1:
             raise ValueError("retention must be at least 1")
         self.retention = retention
@@ -60,7 +69,9 @@ class SqlMessageLog:
         self._closed = False
         sqlite = engine.dialect.name == "sqlite"
         self._reader = engine.execution_options(**{BEGIN_OPTION: ""}) if sqlite else engine
-        self._writer = RoomWriter(engine, self._reader, retention, exclusive=sqlite)
+        if sqlite and sqlite_writer is None:
+            raise ValueError("a SQLite log needs its writer engine (see open_sql_log)")
+        self._writer = RoomWriter(engine, self._reader, retention, sqlite_writer)
 
     async def append(self, room: RoomId, draft: Draft) -> Message:
         """Store the draft as the room's next message; idempotent on its provisional id."""
@@ -86,7 +97,7 @@ class SqlMessageLog:
     async def aclose(self) -> None:
         """Finish queued appends, then refuse every later call with StorageUnavailable."""
         self._closed = True
-        await self._writer.wait_idle()
+        await self._writer.close()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -110,7 +121,8 @@ async def open_sql_log(url: str, retention: int = 1000) -> AsyncIterator[SqlMess
     already: run ``flychat migrate``.
     """
     engine = create_sql_engine(url)
-    log = SqlMessageLog(engine, retention)
+    writer = create_sqlite_writer(url) if engine.dialect.name == "sqlite" else None
+    log = SqlMessageLog(engine, retention, writer)
     try:
         yield log
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -77,22 +79,32 @@ class RoomWriter:
     (which locks the room row), insert the rows, trim beyond retention. A provisional
     id that is already stored makes the insert fail; the batch is rolled back, the
     stored messages are answered from the table and the rest is retried, so no id is
-    ever skipped. ``exclusive`` (SQLite) runs one batch at a time per process and lets
-    a batch span rooms.
+    ever skipped. With ``sqlite_writer`` (SQLite) one batch runs at a time per process,
+    a batch spans rooms, and its transaction runs whole in one worker thread.
     """
 
     def __init__(
-        self, engine: AsyncEngine, reader: AsyncEngine, retention: int, exclusive: bool
+        self,
+        engine: AsyncEngine,
+        reader: AsyncEngine,
+        retention: int,
+        sqlite_writer: Engine | None = None,
     ) -> None:
         self._engine = engine
         self._reader = reader
         self._store = describe(engine.url)
         self._retention = retention
-        self._exclusive = exclusive
-        self._lock: AbstractAsyncContextManager[Any] = (
-            asyncio.Lock() if exclusive else nullcontext()
+        self._sqlite = sqlite_writer
+        self._exclusive = sqlite_writer is not None
+        self._thread = (
+            ThreadPoolExecutor(1, thread_name_prefix="flychat-sqlite-writer")
+            if sqlite_writer is not None
+            else None
         )
-        upsert = (sqlite_insert if exclusive else pg_insert)(rooms).values(
+        self._lock: AbstractAsyncContextManager[Any] = (
+            asyncio.Lock() if self._exclusive else nullcontext()
+        )
+        upsert = (sqlite_insert if self._exclusive else pg_insert)(rooms).values(
             room=bindparam("room"), last_id=bindparam("count")
         )
         self._bump = upsert.on_conflict_do_update(
@@ -119,6 +131,13 @@ class RoomWriter:
         """Wait until every queued append has been written or failed."""
         while self._drains:
             await asyncio.gather(*self._drains.values(), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Finish queued appends, then release the SQLite writer thread and connection."""
+        await self.wait_idle()
+        if self._thread is not None and self._sqlite is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.dispose)
+            self._thread.shutdown(wait=False)
 
     async def _drain(self, queue: str) -> None:
         try:
@@ -167,34 +186,47 @@ class RoomWriter:
 
     async def _insert(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]] | None:
         """Store the drafts in one transaction, or return None when a provisional id exists."""
-        stored: list[tuple[str, Message]] = []
         try:
-            async with self._lock, self._engine.begin() as conn:
-                for room, drafts in batch.items():
-                    bumped = await conn.execute(self._bump, {"room": room, "count": len(drafts)})
-                    last_id = int(bumped.scalar_one())
-                    first = last_id - len(drafts) + 1
-                    rows = [
-                        {
-                            "room": room,
-                            "id": first + i,
-                            "provisional_id": d.provisional_id,
-                            "sender": d.sender,
-                            "text": d.text,
-                            "date_ms": to_ms(d.date),
-                        }
-                        for i, d in enumerate(drafts)
-                    ]
-                    await conn.execute(insert(messages), rows)
-                    if last_id > self._retention:
-                        oldest = last_id - self._retention
-                        await conn.execute(_TRIM, {"room": room, "oldest": oldest})
-                    stored.extend(
-                        (room, Message.from_draft(first + i, stored_draft(d)))
-                        for i, d in enumerate(drafts)
-                    )
+            if self._thread is not None:
+                async with self._lock:
+                    loop = asyncio.get_running_loop()
+                    return await loop.run_in_executor(self._thread, self._store_in_sqlite, batch)
+            async with self._engine.begin() as conn:
+                return await conn.run_sync(self._store_batch, batch)
         except IntegrityError:
             return None
+
+    def _store_in_sqlite(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
+        assert self._sqlite is not None
+        with self._sqlite.begin() as conn:
+            return self._store_batch(conn, batch)
+
+    def _store_batch(
+        self, conn: Connection, batch: dict[str, list[Draft]]
+    ) -> list[tuple[str, Message]]:
+        stored: list[tuple[str, Message]] = []
+        for room, drafts in batch.items():
+            last_id = int(
+                conn.execute(self._bump, {"room": room, "count": len(drafts)}).scalar_one()
+            )
+            first = last_id - len(drafts) + 1
+            rows = [
+                {
+                    "room": room,
+                    "id": first + i,
+                    "provisional_id": d.provisional_id,
+                    "sender": d.sender,
+                    "text": d.text,
+                    "date_ms": to_ms(d.date),
+                }
+                for i, d in enumerate(drafts)
+            ]
+            conn.execute(insert(messages), rows)
+            if last_id > self._retention:
+                conn.execute(_TRIM, {"room": room, "oldest": last_id - self._retention})
+            stored.extend(
+                (room, Message.from_draft(first + i, stored_draft(d))) for i, d in enumerate(drafts)
+            )
         return stored
 
     async def _find(self, room: str, provisional_ids: list[str]) -> list[Message]:
