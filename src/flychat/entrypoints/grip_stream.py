@@ -11,21 +11,14 @@ from flychat.adapters.grip import messages_channel
 from flychat.adapters.grip_headers import hold_stream_headers, parse_grip_last
 from flychat.bootstrap import Services
 from flychat.domain.messages import Replay
-from flychat.domain.model import MAX_ID, RoomId, parse_position
+from flychat.domain.model import MAX_ID, RoomId
 from flychat.domain.wire import sse_message, sse_open, sse_reset
-from flychat.entrypoints.sse import SSE_HEADERS, wants_event_stream
+from flychat.entrypoints.sse import SSE_HEADERS, resume_position, wants_event_stream
 
 DIRECT_OFF = (
     "direct streaming is switched off (FLYCHAT_DIRECT_STREAMING=false): "
     "open the stream through the GRIP proxy"
 )
-
-
-def _resume_position(request: Request[Any, Any, Any]) -> int | None:
-    position = parse_position(request.headers.get("last-event-id"))
-    if position is None:
-        position = parse_position(request.query_params.get("lastEventId"))
-    return position
 
 
 def is_grip_request(services: Services, request: Request[Any, Any, Any]) -> bool:
@@ -53,7 +46,10 @@ async def grip_stream_answer(
         replay = await services.chat.replay(room, MAX_ID if last_id is None else last_id)
         return _held(services, room, replay, opening=False)
     if wants_stream:
-        replay = await services.chat.replay(room, _resume_position(request))
+        position = resume_position(
+            request.headers.get("last-event-id"), request.query_params.get("lastEventId")
+        )
+        replay = await services.chat.replay(room, position)
         return _held(services, room, replay, opening=True)
     return None
 

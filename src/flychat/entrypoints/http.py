@@ -16,7 +16,12 @@ from flychat.domain.model import Page, RoomId, parse_position
 from flychat.domain.wire import message_fields
 from flychat.entrypoints.bodies import check_media_type, decode_fields
 from flychat.entrypoints.grip_stream import grip_stream_answer
-from flychat.entrypoints.sse import SSE_HEADERS, direct_stream, wants_event_stream
+from flychat.entrypoints.sse import (
+    SSE_HEADERS,
+    direct_stream,
+    resume_position,
+    wants_event_stream,
+)
 
 MESSAGES_PATH = "/rooms/{room:str}/messages"
 
@@ -68,9 +73,9 @@ async def read_messages(
     if (answer := await grip_stream_answer(services, room_id, request)) is not None:
         return answer
     if wants_event_stream(request.headers.get("accept")):
-        position = parse_position(request.headers.get("last-event-id"))
-        if position is None:
-            position = parse_position(request.query_params.get("lastEventId"))
+        position = resume_position(
+            request.headers.get("last-event-id"), request.query_params.get("lastEventId")
+        )
         settings = services.settings
         stream = direct_stream(
             services.chat,

@@ -7,11 +7,17 @@ from collections.abc import AsyncIterator
 
 from flychat.adapters.local_broker import Durable, LocalBroker, Subscription
 from flychat.domain.messages import Chat
-from flychat.domain.model import RoomId
+from flychat.domain.model import RoomId, parse_position
 from flychat.domain.ordering import Sequencer
 from flychat.domain.wire import sse_comment, sse_message, sse_open, sse_reset
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def resume_position(last_event_id: str | None, query_value: str | None) -> int | None:
+    """The stream's resume position: ``Last-Event-ID``, else ``lastEventId``; invalid = absent."""
+    position = parse_position(last_event_id)
+    return position if position is not None else parse_position(query_value)
 
 
 def wants_event_stream(accept: str | None) -> bool:
