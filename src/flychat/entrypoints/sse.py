@@ -11,7 +11,11 @@ from flychat.domain.model import RoomId, parse_position
 from flychat.domain.ordering import Sequencer
 from flychat.domain.wire import sse_comment, sse_message, sse_open, sse_reset
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+}
 
 
 def resume_position(last_event_id: str | None, query_value: str | None) -> int | None:
