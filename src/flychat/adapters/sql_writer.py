@@ -15,8 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +37,32 @@ MESSAGE_COLUMNS = (
 )
 _ROOM = messages.c.room == bindparam("room")
 _TRIM = delete(messages).where(_ROOM, messages.c.id <= bindparam("oldest"))
+_PG_APPEND = text(
+    """
+    WITH bumped AS (
+        INSERT INTO rooms (room, last_id) VALUES (:room, :count)
+        ON CONFLICT (room) DO UPDATE SET last_id = rooms.last_id + EXCLUDED.last_id
+        RETURNING last_id
+    ), inserted AS (
+        INSERT INTO messages (room, id, provisional_id, sender, text, date_ms)
+        SELECT :room, bumped.last_id - :count + t.ord, t.pid, t.sender, t.body, t.date_ms
+        FROM bumped, unnest(
+            CAST(:pids AS text[]), CAST(:senders AS text[]),
+            CAST(:texts AS text[]), CAST(:dates AS bigint[])
+        ) WITH ORDINALITY AS t(pid, sender, body, date_ms, ord)
+        RETURNING id
+    ), trimmed AS (
+        DELETE FROM messages
+        WHERE room = :room AND id <= (SELECT last_id FROM bumped) - :retention
+    )
+    SELECT last_id FROM bumped
+    """
+)
+"""One PostgreSQL statement (atomic on its own): bump the counter, insert, trim older rows.
+
+The trim sees the table as it was before the statement, so a batch larger than the
+retention trims its own oldest rows with a second statement.
+"""
 _FIND = select(*MESSAGE_COLUMNS).where(
     _ROOM, messages.c.provisional_id.in_(bindparam("pids", expanding=True))
 )
@@ -91,6 +116,7 @@ class RoomWriter:
         sqlite_writer: Engine | None = None,
     ) -> None:
         self._engine = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._reader = reader
         self._store = describe(engine.url)
         self._retention = retention
@@ -104,9 +130,7 @@ class RoomWriter:
         self._lock: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self._exclusive else nullcontext()
         )
-        upsert = (sqlite_insert if self._exclusive else pg_insert)(rooms).values(
-            room=bindparam("room"), last_id=bindparam("count")
-        )
+        upsert = sqlite_insert(rooms).values(room=bindparam("room"), last_id=bindparam("count"))
         self._bump = upsert.on_conflict_do_update(
             index_elements=[rooms.c.room],
             set_={"last_id": rooms.c.last_id + upsert.excluded.last_id},
@@ -191,10 +215,34 @@ class RoomWriter:
                 async with self._lock:
                     loop = asyncio.get_running_loop()
                     return await loop.run_in_executor(self._thread, self._store_in_sqlite, batch)
-            async with self._engine.begin() as conn:
-                return await conn.run_sync(self._store_batch, batch)
+            return await self._store_in_postgresql(batch)
         except IntegrityError:
             return None
+
+    async def _store_in_postgresql(
+        self, batch: dict[str, list[Draft]]
+    ) -> list[tuple[str, Message]]:
+        stored: list[tuple[str, Message]] = []
+        async with self._autocommit.connect() as conn:
+            for room, drafts in batch.items():
+                params = {
+                    "room": room,
+                    "count": len(drafts),
+                    "retention": self._retention,
+                    "pids": [d.provisional_id for d in drafts],
+                    "senders": [d.sender for d in drafts],
+                    "texts": [d.text for d in drafts],
+                    "dates": [to_ms(d.date) for d in drafts],
+                }
+                last_id = int((await conn.execute(_PG_APPEND, params)).scalar_one())
+                if len(drafts) > self._retention:
+                    await conn.execute(_TRIM, {"room": room, "oldest": last_id - self._retention})
+                first = last_id - len(drafts) + 1
+                stored.extend(
+                    (room, Message.from_draft(first + i, stored_draft(d)))
+                    for i, d in enumerate(drafts)
+                )
+        return stored
 
     def _store_in_sqlite(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
         assert self._sqlite is not None
