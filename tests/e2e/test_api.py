@@ -165,3 +165,14 @@ async def test_json_text_round_trips_exactly(client: httpx.AsyncClient, room: st
         headers={"Content-Type": "application/json; charset=utf-8"},
     )
     assert response.json()["text"] == text
+
+
+async def test_empty_or_null_provisional_id_is_generated(
+    client: httpx.AsyncClient, room: str
+) -> None:
+    blank = await post(client, room, **{"from": "a", "text": "x", "provisionalId": ""})
+    null = await client.post(
+        f"/rooms/{room}/messages/", json={"from": "a", "text": "y", "provisionalId": None}
+    )
+    pids = [r.json()["provisionalId"] for r in (blank, null)]
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", pid) for pid in pids) and pids[0] != pids[1]
