@@ -87,16 +87,25 @@ def _database_url(raw: str) -> str:
         raise ValueError(
             f"must start with memory://, sqlite:///, postgresql:// or dynamodb:// (got {raw!r})"
         )
-    if scheme == "dynamodb" and not url.split("://", 1)[-1].split("?", 1)[0]:
-        raise ValueError("dynamodb:// needs a table name: dynamodb://TABLE?region=R")
+    if scheme == "dynamodb":
+        from flychat.adapters.dynamodb_url import parse_dynamo_url
+
+        parse_dynamo_url(url)
+    elif scheme in ("sqlite", "postgresql"):
+        from flychat.adapters.sql_engine import async_url
+
+        _ = async_url(url).port
     return url
 
 
 def _grip_urls(raw: str) -> tuple[str, ...]:
+    from flychat.adapters.grip import parse_grip_url
+
     urls = tuple(part.strip() for part in raw.split(",") if part.strip())
     for url in urls:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"each URL must start with http:// or https:// (got {url!r})")
+        parse_grip_url(url)
     return urls
 
 

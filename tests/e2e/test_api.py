@@ -94,6 +94,8 @@ async def test_lone_surrogate_in_json_is_rejected(client: httpx.AsyncClient, roo
         (b'{"from": "a", "text": ', "application/json", 400),
         (b'["from", "text"]', "application/json", 400),
         (b'{"from": 1, "text": "x"}', "application/json", 400),
+        (b'{"from": "a", "text": "b", "n": ' + b"9" * 5000 + b"}", "application/json", 400),
+        (b"[" * 60_000, "application/json", 400),
         (b"from=a&text=\xff\xfe", "application/x-www-form-urlencoded", 400),
         (b"from=a&text=%FF%FE", "application/x-www-form-urlencoded", 400),
         (b"--b\r\nbroken", "multipart/form-data; boundary=b", 400),

@@ -27,12 +27,13 @@ async def test_post_publishes_provisional_then_durable() -> None:
 
 
 async def test_post_is_idempotent_on_provisional_id() -> None:
-    chat, log, _ = make_chat()
+    chat, log, publisher = make_chat()
     first = await chat.post(ROOM, "alice", "hi", "client-id-1")
     again = await chat.post(ROOM, "alice", "hi (retried)", "client-id-1")
     assert again == first
     page = await log.latest(ROOM, 10)
     assert page.last_id == 1 and len(page.messages) == 1
+    assert [kind for kind, _, _ in publisher.events] == ["provisional", "message", "provisional"]
 
 
 async def test_invalid_input_stores_and_publishes_nothing() -> None:

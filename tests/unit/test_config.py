@@ -14,7 +14,8 @@ def test_values_are_parsed() -> None:
     settings = load_settings(
         {
             "FLYCHAT_DATABASE_URL": "postgresql://u:p@h:5432/db",
-            "GRIP_URL": "http://127.0.0.1:5561?iss=pushpin&key=k, https://api.fanout.io/realm/r",
+            "GRIP_URL": "http://127.0.0.1:5561?iss=pushpin&key=k, "
+            "https://api.fanout.io/realm/r?iss=r&key=base64:c2VjcmV0",
             "GRIP_PREFIX": "chat-",
             "FLYCHAT_PORT": "9000",
             "FLYCHAT_KEEPALIVE_SECONDS": "0.5",
@@ -24,7 +25,7 @@ def test_values_are_parsed() -> None:
     assert settings.store_scheme == "postgresql"
     assert settings.grip_urls == (
         "http://127.0.0.1:5561?iss=pushpin&key=k",
-        "https://api.fanout.io/realm/r",
+        "https://api.fanout.io/realm/r?iss=r&key=base64:c2VjcmV0",
     )
     assert settings.grip_prefix == "chat-" and settings.port == 9000
     assert settings.keepalive_seconds == 0.5 and settings.direct_streaming is False
@@ -37,7 +38,14 @@ def test_values_are_parsed() -> None:
         ("FLYCHAT_PORT", "70000"),
         ("FLYCHAT_DATABASE_URL", "mysql://x"),
         ("FLYCHAT_DATABASE_URL", "dynamodb://?region=x"),
+        ("FLYCHAT_DATABASE_URL", "dynamodb://t?region=eu-west-1"),
+        ("FLYCHAT_DATABASE_URL", "sqlite:///"),
+        ("FLYCHAT_DATABASE_URL", "sqlite:///x.db?synchronous=bogus"),
+        ("FLYCHAT_DATABASE_URL", "postgresql://u@h:abc/db"),
         ("GRIP_URL", "ftp://proxy"),
+        ("GRIP_URL", "http://127.0.0.1:5561?iss=pushpin&key=base64:@@@"),
+        ("GRIP_URL", "http://127.0.0.1:5561?iss=pushpin&key="),
+        ("GRIP_URL", "http://127.0.0.1:5561"),
         ("GRIP_PREFIX", "a b"),
         ("FLYCHAT_HISTORY_SIZE", "0"),
         ("FLYCHAT_RETENTION", "-5"),

@@ -56,12 +56,18 @@ def parse_grip_url(url: str) -> GripProxy:
     if not url.startswith(("http://", "https://")):
         raise GripConfigError(f"GRIP_URL entries must be http(s) URLs (got {url!r})")
     parsed = parse_grip_uri(url)
-    return GripProxy(
+    proxy = GripProxy(
         control_uri=parsed["control_uri"],
         issuer=parsed.get("control_iss"),
-        key=parsed.get("key"),
-        verify_key=parsed.get("verify_key"),
+        key=parsed.get("key") or None,
+        verify_key=parsed.get("verify_key") or None,
     )
+    if not proxy.sig_key:
+        raise GripConfigError(
+            f"{proxy.control_uri}: needs key= (raw or base64:...) to validate Grip-Sig; "
+            "an empty or undecodable key was given or none at all"
+        )
+    return proxy
 
 
 def messages_channel(prefix: str, room: RoomId) -> str:

@@ -92,8 +92,10 @@ class Chat:
     ) -> Message:
         """Publish provisionally, append, publish durably; return the stored message.
 
-        Idempotent on the provisional id. On storage failure a retraction is
-        published and ``StorageUnavailable`` raised.
+        Idempotent on the provisional id: a repeat returns the stored message and
+        publishes no second durable event (its provisional event went out before the
+        store was asked). On storage failure a retraction is published and
+        ``StorageUnavailable`` raised.
         """
         draft = self.draft(sender, text, provisional_id)
         self._each_publisher(lambda p: p.publish_provisional(room, draft))
@@ -102,7 +104,8 @@ class Chat:
         except StorageUnavailable:
             self._each_publisher(lambda p: p.publish_retraction(room, draft.provisional_id))
             raise
-        self._each_publisher(lambda p: p.publish_message(room, message))
+        if message == Message.from_draft(message.id, draft):
+            self._each_publisher(lambda p: p.publish_message(room, message))
         return message
 
     async def _append(self, room: RoomId, draft: Draft) -> Message:

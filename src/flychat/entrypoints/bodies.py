@@ -89,6 +89,8 @@ def _json(body: bytes) -> dict[str, object]:
         value = json.loads(_utf8(body))
     except json.JSONDecodeError as exc:
         raise MalformedBody(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
+    except (ValueError, RecursionError) as exc:
+        raise MalformedBody(f"JSON the server will not read: {exc}") from None
     if not isinstance(value, dict):
         raise MalformedBody("the JSON body must be an object")
     return value
