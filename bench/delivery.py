@@ -135,15 +135,7 @@ def measure_delivery(
     posted = asyncio.run(post_at_rate(post_to.host, post_to.port, path.replace("{room}", room),
                                       rate, seconds))  # fmt: skip
     cpu1 = measured.cpu_seconds()
-    outputs = []
-    for worker in workers:
-        assert worker.process.stdin is not None
-        worker.process.stdin.write(f"EXPECT {len(posted.stored)} 15\n".encode())
-        worker.process.stdin.flush()
-    for worker in workers:
-        out, _ = worker.process.communicate(timeout=60)
-        outputs.append(json.loads(out.decode().strip().splitlines()[-1]))
-        ctx.stop(worker)
+    outputs = collect_outputs(ctx, workers, len(posted.stored))
     report = _report(posted, outputs, rate, seconds, subscribers, cpu1 - cpu0)
     if profiler is not None:
         report["profile"] = ctx.profile_summary(profiler)
@@ -209,3 +201,17 @@ def _report(
         "server_cpu_s_per_1000_msgs": round(cpu / max(1, len(ids)) * 1000, 3),
         "server_cpu_cores": round(cpu / seconds, 2),
     }
+
+
+def collect_outputs(ctx: Context, workers: list[Child], expected: int) -> list[dict[str, Any]]:
+    """Tell every subscriber process how many messages to expect; gather their reports."""
+    for worker in workers:
+        assert worker.process.stdin is not None
+        worker.process.stdin.write(f"EXPECT {expected} 15\n".encode())
+        worker.process.stdin.flush()
+    outputs = []
+    for worker in workers:
+        out, _ = worker.process.communicate(timeout=60)
+        outputs.append(json.loads(out.decode().strip().splitlines()[-1]))
+        ctx.stop(worker)
+    return outputs

@@ -8,7 +8,6 @@ stream every subscriber through Pushpin. ``python bench/grip.py`` runs both.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/grip.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bench.delivery import _readline, _report, post_at_rate
+from bench.delivery import _readline, _report, collect_outputs, post_at_rate
 from bench.harness import MESSAGES_PATH, Context, Result, Server, scenario
 from bench.procs import PYTHON, free_port, machine_busy_seconds
 from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
@@ -66,15 +65,7 @@ def measure_through_proxy(
     posted = asyncio.run(post_at_rate(app.host, app.port, path, rate, seconds))
     cpu1, proxy1 = app.cpu_seconds(), proxy_cpu()
     subs1, busy1 = sum(w.cpu_seconds() for w in workers), machine_busy_seconds()
-    outputs = []
-    for worker in workers:
-        assert worker.process.stdin is not None
-        worker.process.stdin.write(f"EXPECT {len(posted.stored)} 15\n".encode())
-        worker.process.stdin.flush()
-    for worker in workers:
-        out, _ = worker.process.communicate(timeout=60)
-        outputs.append(json.loads(out.decode().strip().splitlines()[-1]))
-        ctx.stop(worker)
+    outputs = collect_outputs(ctx, workers, len(posted.stored))
     report = _report(posted, outputs, rate, seconds, subscribers, cpu1 - cpu0)
     per_1000 = (proxy1 - proxy0) / max(1, report["posted"]) * 1000
     report["pushpin_cpu_s_per_1000_msgs"] = round(per_1000, 3)
