@@ -160,11 +160,11 @@ def sse_memory(ctx: Context) -> Result:
     return delivery_result(measure_delivery(ctx, server))
 
 
-def delivery_result(m: dict[str, Any]) -> Result:
-    """Table rows for a delivery measurement."""
-    rows = [
+def delivery_rows(m: dict[str, Any], via: str = "") -> list[tuple[str, str]]:
+    """The rows every delivery measurement reports (``via``: how subscribers connect)."""
+    return [
         (
-            f"durable p50 / p99 ({m['subscribers']} subs, {m['rate_per_s']:g}/s, "
+            f"durable p50 / p99 ({m['subscribers']} subs{via}, {m['rate_per_s']:g}/s, "
             f"{m['seconds']:g} s)",
             f"{m['durable_p50_ms']} / {m['durable_p99_ms']} ms (max {m['durable_max_ms']})",
         ),
@@ -178,7 +178,15 @@ def delivery_result(m: dict[str, Any]) -> Result:
         ),
         ("app CPU per 1000 messages", f"{m['server_cpu_s_per_1000_msgs']} s"),
     ]
-    rows += profile_rows(m)
+
+
+def problem_rows(m: dict[str, Any]) -> list[tuple[str, str]]:
+    """A PROBLEMS row when any stream or post went wrong."""
     if m["stream_problems"] or m["post_failures"]:
-        rows.append(("PROBLEMS", f"{m['stream_problems']} {m['post_failure_sample']}"))
-    return Result(m, rows)
+        return [("PROBLEMS", f"{m['stream_problems']} {m['post_failure_sample']}")]
+    return []
+
+
+def delivery_result(m: dict[str, Any]) -> Result:
+    """Table rows for a delivery measurement."""
+    return Result(m, delivery_rows(m) + profile_rows(m) + problem_rows(m))

@@ -21,6 +21,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/grip.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from bench.core import delivery_rows, problem_rows
 from bench.delivery import _readline, _report, collect_outputs, post_at_rate
 from bench.harness import MESSAGES_PATH, Context, Result, Server, scenario
 from bench.procs import PYTHON, free_port, machine_busy_seconds
@@ -106,21 +107,8 @@ def grip_delivery(ctx: Context, subscribers: int, rate: float = GRIP_RATE) -> Re
 
 
 def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [
-        (
-            f"durable p50 / p99 ({m['subscribers']} subs via Pushpin, {m['rate_per_s']:g}/s, "
-            f"{m['seconds']:g} s)",
-            f"{m['durable_p50_ms']} / {m['durable_p99_ms']} ms (max {m['durable_max_ms']})",
-        ),
-        ("provisional p50 / p99", f"{m['provisional_p50_ms']} / {m['provisional_p99_ms']} ms"),
-        ("POST answer p50 / p99", f"{m['post_p50_ms']} / {m['post_p99_ms']} ms"),
-        (
-            "every subscriber got every message in order",
-            f"{'yes' if m['all_delivered_in_order'] else 'NO'} "
-            f"({m['streams_complete_in_order']}/{m['subscribers']} streams, "
-            f"{m['posted']} messages)",
-        ),
-        ("app CPU per 1000 messages", f"{m['server_cpu_s_per_1000_msgs']} s"),
+    rows = delivery_rows(m, via=" via Pushpin")
+    rows += [
         ("Pushpin CPU per 1000 messages", f"{m['pushpin_cpu_s_per_1000_msgs']} s"),
         (
             "CPU cores: app / Pushpin / subscribers / whole machine",
@@ -129,9 +117,7 @@ def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
             f"of {os.cpu_count()}",
         ),
     ]
-    if m["stream_problems"] or m["post_failures"]:
-        rows.append(("PROBLEMS", f"{m['stream_problems']} {m['post_failure_sample']}"))
-    return rows
+    return rows + problem_rows(m)
 
 
 @scenario(
