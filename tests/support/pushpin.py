@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from flychat.entrypoints.pushpin_runner import Pushpin, PushpinError, pushpin_binary
-from tests.support.servers import ROOT, free_port, wait_healthy
+from tests.support.servers import ROOT, free_port, stop_process, wait_healthy
 from tests.support.services import missing_service
 from tests.support.sse import Event, events
 
@@ -81,14 +81,7 @@ class AppProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
         """Signal this process (by its PID) and wait for it to exit."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process, sig, timeout)
 
     def log_text(self) -> str:
         """Everything the process wrote."""

@@ -70,6 +70,21 @@ def app_in_thread(app: Litestar) -> Iterator[str]:
         thread.join(10)
 
 
+def stop_process(
+    process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 15.0
+) -> float:
+    """Signal a child we started (by its PID), kill it after ``timeout``; return the time taken."""
+    started = time.monotonic()
+    if process is not None and process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    return time.monotonic() - started
+
+
 class FlychatProcess:
     """A ``flychat serve`` child process, stopped by its own PID."""
 
@@ -100,16 +115,7 @@ class FlychatProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> float:
         """Signal the process, wait for it to exit; return how long that took."""
-        assert self.process is not None
-        started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        return time.monotonic() - started
+        return stop_process(self.process, sig, timeout)
 
     def stderr_text(self) -> str:
         """What the process has written to stderr so far."""

@@ -6,11 +6,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
-from tests.support.servers import ROOT, free_port, wait_healthy
+from tests.support.servers import ROOT, free_port, stop_process, wait_healthy
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -60,20 +59,12 @@ class AppServer:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> float:
         """Signal our process by its PID and wait for it; return how long it took."""
-        started = time.monotonic()
-        process = self.process
-        if process is not None and process.poll() is None:
-            process.send_signal(sig)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        took = stop_process(self.process, sig, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
         self.process = None
-        return time.monotonic() - started
+        return took
 
     def restart(self) -> float:
         """Stop (SIGTERM) and start again on the same port and store; return the stop time."""
