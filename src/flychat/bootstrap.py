@@ -8,14 +8,13 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flychat.adapters.grip import parse_grip_url
-from flychat.adapters.grip_publisher import GripPublisher
-from flychat.adapters.grip_sig import GripSigValidator
+from flychat.adapters.grip.proxy import parse_grip_url
+from flychat.adapters.grip.publisher import GripPublisher
 from flychat.adapters.local_broker import LocalBroker
 from flychat.adapters.memory import InMemoryMessageLog
 from flychat.config import Settings
 from flychat.domain.messages import Chat, ChatRules
-from flychat.domain.ports import MessageLog, Publisher
+from flychat.domain.ports import LiveFeed, MessageLog, Publisher
 
 
 @dataclass
@@ -24,8 +23,8 @@ class Services:
 
     settings: Settings
     chat: Chat
-    broker: LocalBroker
-    grip_sig: GripSigValidator | None = None
+    feed: LiveFeed
+    grip_sig_keys: tuple[bytes | str, ...] = ()
 
 
 def utc_now() -> datetime:
@@ -45,12 +44,12 @@ async def open_message_log(settings: Settings) -> AsyncIterator[MessageLog]:
     if scheme == "memory":
         yield InMemoryMessageLog(retention=settings.retention)
     elif scheme in ("sqlite", "postgresql"):
-        from flychat.adapters.sql import open_sql_log
+        from flychat.adapters.sql.log import open_sql_log
 
         async with open_sql_log(settings.database_url, retention=settings.retention) as log:
             yield log
     elif scheme == "dynamodb":
-        from flychat.adapters.dynamodb import open_dynamo_log
+        from flychat.adapters.dynamodb.log import open_dynamo_log
 
         async with open_dynamo_log(settings.database_url, retention=settings.retention) as log:
             yield log
@@ -74,26 +73,26 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         log = await stack.enter_async_context(open_message_log(settings))
         broker = LocalBroker(queue_size=settings.subscriber_queue)
         publishers: list[Publisher] = [broker]
-        grip_sig = None
+        grip_sig_keys: tuple[bytes | str, ...] = ()
         if settings.grip_enabled:
             proxies = [parse_grip_url(url) for url in settings.grip_urls]
             grip = GripPublisher(proxies, settings.grip_prefix)
             await grip.start()
             stack.push_async_callback(grip.close)
             publishers.append(grip)
-            grip_sig = GripSigValidator(proxies)
+            grip_sig_keys = tuple(p.sig_key for p in proxies if p.sig_key is not None)
         chat = Chat(log, publishers, utc_now, new_provisional_id, chat_rules(settings))
-        yield Services(settings=settings, chat=chat, broker=broker, grip_sig=grip_sig)
+        yield Services(settings, chat, feed=broker, grip_sig_keys=grip_sig_keys)
 
 
 async def migrate_store(settings: Settings) -> None:
     """Bring the configured store's schema up to date (memory: nothing to do)."""
     scheme = settings.store_scheme
     if scheme in ("sqlite", "postgresql"):
-        from flychat.adapters.sql_migrate import migrate_sql
+        from flychat.adapters.sql.migrate import migrate_sql
 
         await migrate_sql(settings.database_url)
     elif scheme == "dynamodb":
-        from flychat.adapters.dynamodb import migrate_dynamo
+        from flychat.adapters.dynamodb.table import migrate_dynamo
 
         await migrate_dynamo(settings.database_url)

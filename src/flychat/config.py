@@ -88,18 +88,18 @@ def _database_url(raw: str) -> str:
             f"must start with memory://, sqlite:///, postgresql:// or dynamodb:// (got {raw!r})"
         )
     if scheme == "dynamodb":
-        from flychat.adapters.dynamodb_url import parse_dynamo_url
+        from flychat.adapters.dynamodb.url import parse_dynamo_url
 
         parse_dynamo_url(url)
     elif scheme in ("sqlite", "postgresql"):
-        from flychat.adapters.sql_engine import async_url
+        from flychat.adapters.sql.engine import async_url
 
         _ = async_url(url).port
     return url
 
 
 def _grip_urls(raw: str) -> tuple[str, ...]:
-    from flychat.adapters.grip import parse_grip_url
+    from flychat.adapters.grip.proxy import parse_grip_url
 
     urls = tuple(part.strip() for part in raw.split(",") if part.strip())
     for url in urls:

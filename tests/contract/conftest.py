@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from flychat.adapters.memory import InMemoryMessageLog
-from flychat.adapters.sql import open_sql_log
+from flychat.adapters.sql.log import open_sql_log
 from flychat.domain.model import RoomId
 from flychat.domain.ports import MessageLog
 from tests.support.dynamo import moto_dynamo

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flychat.adapters.dynamodb import migrate_dynamo
+from flychat.adapters.dynamodb.log import migrate_dynamo
 from flychat.config import Settings
 from flychat.entrypoints.app import create_app
 from tests.support.dynamo import moto_server, table_url, use_fake_aws

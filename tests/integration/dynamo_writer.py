@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from flychat.adapters.dynamodb import open_dynamo_log
+from flychat.adapters.dynamodb.log import open_dynamo_log
 from flychat.domain.errors import AppendConflict
 from flychat.domain.model import Draft, RoomId, to_millis
 

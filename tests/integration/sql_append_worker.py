@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from flychat.adapters.sql import open_sql_log
+from flychat.adapters.sql.log import open_sql_log
 from flychat.domain.model import Draft, RoomId, to_millis
 
 

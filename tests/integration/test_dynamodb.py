@@ -15,14 +15,14 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from flychat.adapters.dynamodb import (
+from flychat.adapters.dynamodb.calls import make_client
+from flychat.adapters.dynamodb.log import (
     TRIM_EVERY,
     DynamoMessageLog,
     migrate_dynamo,
     open_dynamo_log,
 )
-from flychat.adapters.dynamodb_calls import make_client
-from flychat.adapters.dynamodb_url import parse_dynamo_url
+from flychat.adapters.dynamodb.url import parse_dynamo_url
 from flychat.domain.errors import StorageUnavailable
 from flychat.domain.messages import Chat
 from flychat.domain.model import Draft, Message, RoomId

@@ -13,8 +13,8 @@ import httpx
 import jwt
 import pytest
 
-from flychat.adapters.grip import parse_grip_url
-from flychat.adapters.grip_publisher import GripPublisher
+from flychat.adapters.grip.proxy import parse_grip_url
+from flychat.adapters.grip.publisher import GripPublisher
 from flychat.domain.model import Message, RoomId
 from tests.support.pushpin import (
     AppProcess,

@@ -15,14 +15,15 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from flychat.adapters.sql_engine import create_sql_engine
-from flychat.adapters.sql_migrate import PROJECT_ROOT, alembic_config, downgrade_sql, migrate_sql
-from flychat.adapters.sql_tables import metadata
+from flychat.adapters.sql.engine import create_sql_engine
+from flychat.adapters.sql.migrate import alembic_config, downgrade_sql, migrate_sql
+from flychat.adapters.sql.tables import metadata
+from tests.support.servers import ROOT
 from tests.support.sql import SQL_BACKENDS, postgres_database, sqlite_url
 
 SCHEMA_TABLES = {"rooms", "messages"}
 MIGRATE = (
-    "import asyncio, sys; from flychat.adapters.sql_migrate import migrate_sql; "
+    "import asyncio, sys; from flychat.adapters.sql.migrate import migrate_sql; "
     "asyncio.run(migrate_sql(sys.argv[1]))"
 )
 
@@ -79,7 +80,7 @@ async def test_migrate_is_idempotent(empty_url: str) -> None:
 async def test_two_processes_migrating_at_once_both_succeed(empty_url: str) -> None:
     procs = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-c", MIGRATE, empty_url, cwd=PROJECT_ROOT, stderr=PIPE
+            sys.executable, "-c", MIGRATE, empty_url, cwd=ROOT, stderr=PIPE
         )
         for _ in range(3)
     ]

@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from flychat.adapters.sql import open_sql_log
-from flychat.adapters.sql_engine import async_url
+from flychat.adapters.sql.engine import async_url
+from flychat.adapters.sql.log import open_sql_log
 from flychat.domain.errors import StorageUnavailable
 from flychat.domain.model import Draft, RoomId
 from tests.support.sql import SQL_BACKENDS, migrated_sqlite, postgres_database, sqlite_url

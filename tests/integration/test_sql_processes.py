@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from flychat.adapters.sql import open_sql_log
-from flychat.adapters.sql_migrate import PROJECT_ROOT
+from flychat.adapters.sql.log import open_sql_log
 from flychat.domain.model import RoomId
+from tests.support.servers import ROOT
 from tests.support.sql import SQL_BACKENDS, migrated_sqlite, postgres_database
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ async def test_processes_appending_to_one_room_get_ids_1_to_n(url: str, tasks: i
             f"proc{p}",
             str(start_at),
             str(tasks),
-            cwd=PROJECT_ROOT,
+            cwd=ROOT,
             stdout=PIPE,
             stderr=PIPE,
         )

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flychat.adapters.dynamodb import migrate_dynamo
+from flychat.adapters.dynamodb.log import migrate_dynamo
 from tests.support.dynamo import FAKE_AWS_ENV, moto_server, table_url, use_fake_aws
 from tests.support.servers import FlychatProcess
 from tests.support.sql import migrated_sqlite, postgres_database, run_async

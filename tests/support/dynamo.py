@@ -16,7 +16,7 @@ from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import ThreadedMotoServer
 
-from flychat.adapters.dynamodb import DynamoMessageLog, migrate_dynamo, open_dynamo_log
+from flychat.adapters.dynamodb.log import DynamoMessageLog, migrate_dynamo, open_dynamo_log
 
 REGION = "us-east-1"
 _MOTO_LOCK = threading.RLock()

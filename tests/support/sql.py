@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from flychat.adapters.sql_migrate import migrate_sql
+from flychat.adapters.sql.migrate import migrate_sql
 from tests.support.services import missing_service
 
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flychat.adapters.dynamodb_url import DynamoTarget, parse_dynamo_url
+from flychat.adapters.dynamodb.url import DynamoTarget, parse_dynamo_url
 
 
 @pytest.mark.parametrize(

@@ -8,10 +8,10 @@ import time
 import jwt
 import pytest
 
-from flychat.adapters.grip import GripConfigError, parse_grip_url
-from flychat.adapters.grip_headers import hold_stream_headers, parse_grip_last
-from flychat.adapters.grip_sig import GripSigValidator
+from flychat.adapters.grip.proxy import GripConfigError, parse_grip_url
 from flychat.domain.model import RoomId
+from flychat.entrypoints.grip.headers import hold_stream_headers, parse_grip_last
+from flychat.entrypoints.grip.sig import GripSigValidator
 
 PUSHPIN_KEY = "a-pushpin-signing-key-of-32-bytes!"
 REALM_KEY = b"\x00\x01realm key bytes \xff\xfe 0123456789abcdefgh"
@@ -54,12 +54,11 @@ def test_non_http_url_is_refused() -> None:
 
 
 def test_grip_sig_accepts_only_current_tokens_signed_with_a_configured_key() -> None:
-    validator = GripSigValidator(
-        [
-            parse_grip_url(f"http://127.0.0.1:5561?iss=pushpin&key={PUSHPIN_KEY}"),
-            parse_grip_url(FANOUT_URL),
-        ]
-    )
+    proxies = [
+        parse_grip_url(f"http://127.0.0.1:5561?iss=pushpin&key={PUSHPIN_KEY}"),
+        parse_grip_url(FANOUT_URL),
+    ]
+    validator = GripSigValidator(p.sig_key for p in proxies if p.sig_key is not None)
     assert validator.is_valid(token(PUSHPIN_KEY))
     assert validator.is_valid(token(REALM_KEY, iss="myrealm"))
     assert not validator.is_valid(token(PUSHPIN_KEY, exp_in=-5))

@@ -12,8 +12,8 @@ import httpx
 import jwt
 import pytest
 
-from flychat.adapters.grip import parse_grip_url
-from flychat.adapters.grip_publisher import GripPublisher
+from flychat.adapters.grip.proxy import parse_grip_url
+from flychat.adapters.grip.publisher import GripPublisher
 from flychat.domain.model import Draft, Message, RoomId
 
 ROOM = RoomId("lobby")

@@ -1,5 +1,6 @@
-from flychat.adapters.local_broker import Durable, LocalBroker
+from flychat.adapters.local_broker import LocalBroker
 from flychat.domain.model import RoomId
+from flychat.domain.wire import Durable
 
 from .test_sequencer import msg
 

@@ -5,31 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from dataclasses import dataclass
 
 from flychat.domain.model import Draft, Message, RoomId
-from flychat.domain.wire import sse_message, sse_provisional, sse_retraction
-
-
-@dataclass(frozen=True, slots=True)
-class Durable:
-    """A stored message with its SSE text, encoded once for every stream."""
-
-    message: Message
-    sse: str
-
-    @property
-    def id(self) -> int:
-        """The message id."""
-        return self.message.id
-
-    @classmethod
-    def of(cls, message: Message) -> Durable:
-        """Wrap a message with its encoded event."""
-        return cls(message, sse_message(message))
-
-
-Item = Durable | str
+from flychat.domain.ports import Inbox
+from flychat.domain.wire import Durable, FeedItem, sse_provisional, sse_retraction
 
 
 class Subscription:
@@ -40,13 +19,13 @@ class Subscription:
     """
 
     def __init__(self, limit: int) -> None:
-        self._items: deque[Item] = deque()
+        self._items: deque[FeedItem] = deque()
         self._wake = asyncio.Event()
         self._limit = limit
         self.overflowed = False
         self.closed = False
 
-    def offer(self, item: Item) -> None:
+    def offer(self, item: FeedItem) -> None:
         """Queue an item without ever blocking the publisher."""
         if self.closed:
             return
@@ -62,7 +41,7 @@ class Subscription:
         self.closed = True
         self._wake.set()
 
-    async def receive(self, wait_seconds: float) -> list[Item]:
+    async def receive(self, wait_seconds: float) -> list[FeedItem]:
         """Everything queued so far; waits up to ``wait_seconds`` when empty."""
         if not self._items and not self.closed and not self.overflowed:
             with contextlib.suppress(TimeoutError):
@@ -89,11 +68,11 @@ class LocalBroker:
         self._rooms.setdefault(room.value, set()).add(subscription)
         return subscription
 
-    def unsubscribe(self, room: RoomId, subscription: Subscription) -> None:
+    def unsubscribe(self, room: RoomId, inbox: Inbox) -> None:
         """Forget a subscription."""
         members = self._rooms.get(room.value)
-        if members is not None:
-            members.discard(subscription)
+        if members is not None and isinstance(inbox, Subscription):
+            members.discard(inbox)
             if not members:
                 del self._rooms[room.value]
 
@@ -103,7 +82,7 @@ class LocalBroker:
             return len(self._rooms.get(room.value, ()))
         return sum(len(members) for members in self._rooms.values())
 
-    def _offer(self, room: RoomId, item: Item) -> None:
+    def _offer(self, room: RoomId, item: FeedItem) -> None:
         for subscription in tuple(self._rooms.get(room.value, ())):
             subscription.offer(item)
 

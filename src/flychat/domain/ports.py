@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Protocol
 
 from flychat.domain.model import Draft, Message, Page, RoomId
+from flychat.domain.wire import FeedItem
 
 
 class MessageLog(Protocol):
@@ -54,6 +55,35 @@ class Publisher(Protocol):
 
     def publish_retraction(self, room: RoomId, provisional_id: str) -> None:
         """Tell subscribers that a provisional message will never be stored."""
+        ...
+
+
+class Inbox(Protocol):
+    """One direct-mode stream's queue of events, filled by the live feed."""
+
+    closed: bool
+    overflowed: bool
+
+    async def receive(self, wait_seconds: float) -> list[FeedItem]:
+        """Everything queued so far; waits up to ``wait_seconds`` when empty."""
+        ...
+
+
+class LiveFeed(Protocol):
+    """The streams this process holds itself (direct mode), room by room."""
+
+    queue_size: int
+
+    def subscribe(self, room: RoomId) -> Inbox:
+        """A new inbox for the room's events; call ``unsubscribe`` when done."""
+        ...
+
+    def unsubscribe(self, room: RoomId, inbox: Inbox) -> None:
+        """Forget an inbox."""
+        ...
+
+    def close_all(self) -> None:
+        """End every stream (shutdown); later subscriptions end at once."""
         ...
 
 

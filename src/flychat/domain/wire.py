@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from flychat.domain.model import Draft, Message, format_date
@@ -67,3 +68,25 @@ def sse_reset(last_id: int) -> str:
 def sse_comment(text: str = "keep-alive") -> str:
     """An SSE comment line, used as keep-alive."""
     return f": {text}\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Durable:
+    """A stored message with its SSE text, encoded once for every stream."""
+
+    message: Message
+    sse: str
+
+    @property
+    def id(self) -> int:
+        """The message id."""
+        return self.message.id
+
+    @classmethod
+    def of(cls, message: Message) -> Durable:
+        """Wrap a message with its encoded event."""
+        return cls(message, sse_message(message))
+
+
+FeedItem = Durable | str
+"""What a direct-mode stream receives: a durable message, or a pre-encoded event."""

@@ -53,9 +53,9 @@ def serve(settings: Settings) -> None:
         if services is None:
             return
         try:
-            asyncio.get_running_loop().call_soon_threadsafe(services.broker.close_all)
+            asyncio.get_running_loop().call_soon_threadsafe(services.feed.close_all)
         except RuntimeError:
-            services.broker.close_all()
+            services.feed.close_all()
 
     for handled in (signal.SIGINT, signal.SIGTERM):
         signal.signal(handled, _after_shutdown)

@@ -15,7 +15,7 @@ from flychat.domain.messages import MAX_PAGE_LIMIT
 from flychat.domain.model import Page, RoomId, parse_position
 from flychat.domain.wire import message_fields
 from flychat.entrypoints.bodies import check_media_type, decode_fields
-from flychat.entrypoints.grip_stream import grip_stream_answer
+from flychat.entrypoints.grip.stream import grip_stream_answer
 from flychat.entrypoints.sse import (
     SSE_HEADERS,
     direct_stream,
@@ -79,7 +79,7 @@ async def read_messages(
         settings = services.settings
         stream = direct_stream(
             services.chat,
-            services.broker,
+            services.feed,
             room_id,
             position,
             settings.keepalive_seconds,

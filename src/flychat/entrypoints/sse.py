@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 
-from flychat.adapters.local_broker import Durable, LocalBroker, Subscription
 from flychat.domain.messages import Chat
 from flychat.domain.model import RoomId, parse_position
 from flychat.domain.ordering import Sequencer
-from flychat.domain.wire import sse_comment, sse_message, sse_open, sse_reset
+from flychat.domain.ports import Inbox, LiveFeed
+from flychat.domain.wire import Durable, sse_comment, sse_message, sse_open, sse_reset
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -44,14 +44,14 @@ async def _repair(chat: Chat, room: RoomId, order: Sequencer[Durable]) -> list[D
 
 async def direct_stream(
     chat: Chat,
-    broker: LocalBroker,
+    feed: LiveFeed,
     room: RoomId,
     position: int | None,
     keepalive_seconds: float,
     gap_wait_seconds: float,
 ) -> AsyncIterator[bytes]:
     """Yield the SSE stream of ``room`` for a client resuming at ``position``."""
-    subscription = broker.subscribe(room)
+    subscription = feed.subscribe(room)
     try:
         replay = await chat.replay(room, position)
         head = [sse_open()]
@@ -59,19 +59,19 @@ async def direct_stream(
             head.append(sse_reset(replay.last_id))
         head.extend(sse_message(m) for m in replay.messages)
         yield "".join(head).encode()
-        order: Sequencer[Durable] = Sequencer(replay.last_id, max_buffer=broker.queue_size)
+        order: Sequencer[Durable] = Sequencer(replay.last_id, max_buffer=feed.queue_size)
         async for chunk in _live(
             chat, room, subscription, order, keepalive_seconds, gap_wait_seconds
         ):
             yield chunk
     finally:
-        broker.unsubscribe(room, subscription)
+        feed.unsubscribe(room, subscription)
 
 
 async def _live(
     chat: Chat,
     room: RoomId,
-    subscription: Subscription,
+    subscription: Inbox,
     order: Sequencer[Durable],
     keepalive_seconds: float,
     gap_wait_seconds: float,

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 import jwt
 from gripcontrol import parse_grip_uri
 
-from flychat.domain.model import RoomId
-
 JWT_LIFETIME_SECONDS = 3600
 
 
@@ -68,13 +66,3 @@ def parse_grip_url(url: str) -> GripProxy:
             "an empty or undecodable key was given or none at all"
         )
     return proxy
-
-
-def messages_channel(prefix: str, room: RoomId) -> str:
-    """The channel that carries a room's durable events."""
-    return f"{prefix}messages-{room}"
-
-
-def provisional_channel(prefix: str, room: RoomId) -> str:
-    """The channel that carries a room's provisional events and retractions."""
-    return f"{prefix}provisional-{room}"

@@ -13,7 +13,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
-from flychat.adapters.sql_engine import (
+from flychat.adapters.sql.engine import (
     UNAVAILABLE_ERRORS,
     async_url,
     create_sql_engine,
@@ -21,17 +21,13 @@ from flychat.adapters.sql_engine import (
     unavailable,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config(url: str) -> Config:
-    """The project's Alembic config (repo-root ``alembic.ini``) aimed at ``url``."""
-    ini = PROJECT_ROOT / "alembic.ini"
-    if not ini.is_file():
-        raise FileNotFoundError(
-            f"{ini} not found: migrations run from a source checkout (pip install -e .)"
-        )
-    config = Config(str(ini))
+    """An Alembic config for the migrations shipped in the package, aimed at ``url``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["url"] = url
     return config
 

@@ -21,8 +21,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flychat.adapters.sql_engine import describe, guarded
-from flychat.adapters.sql_tables import messages, rooms
+from flychat.adapters.sql.engine import describe, guarded
+from flychat.adapters.sql.tables import messages, rooms
 from flychat.domain.errors import AppendConflict
 from flychat.domain.model import Draft, Message, to_millis
 

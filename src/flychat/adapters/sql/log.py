@@ -10,15 +10,15 @@ from sqlalchemy import Select, bindparam, select, true
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flychat.adapters.sql_engine import (
+from flychat.adapters.sql.engine import (
     BEGIN_OPTION,
     create_sql_engine,
     create_sqlite_writer,
     describe,
     guarded,
 )
-from flychat.adapters.sql_tables import messages, rooms
-from flychat.adapters.sql_writer import MESSAGE_COLUMNS, RoomWriter, from_row
+from flychat.adapters.sql.tables import messages, rooms
+from flychat.adapters.sql.writer import MESSAGE_COLUMNS, RoomWriter, from_row
 from flychat.domain.errors import StorageUnavailable
 from flychat.domain.model import Draft, Message, Page, RoomId
 

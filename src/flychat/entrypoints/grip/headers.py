@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from flychat.adapters.grip import messages_channel, provisional_channel
+from flychat.domain.channels import messages_channel, provisional_channel
 from flychat.domain.model import RoomId, parse_position
 from flychat.domain.wire import sse_comment
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from flychat.adapters.dynamodb_calls import DynamoCalls, make_client
-from flychat.adapters.dynamodb_items import (
+from flychat.adapters.dynamodb.calls import DynamoCalls, make_client
+from flychat.adapters.dynamodb.items import (
     PID_INDEX,
     attribute_definitions,
     key_schema,
     local_indexes,
 )
-from flychat.adapters.dynamodb_url import parse_dynamo_url
+from flychat.adapters.dynamodb.url import parse_dynamo_url
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

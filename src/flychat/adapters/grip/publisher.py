@@ -10,7 +10,8 @@ from collections.abc import Iterable
 
 import httpx
 
-from flychat.adapters.grip import GripProxy, messages_channel, provisional_channel
+from flychat.adapters.grip.proxy import GripProxy
+from flychat.domain.channels import messages_channel, provisional_channel
 from flychat.domain.model import Draft, Message, RoomId
 from flychat.domain.wire import sse_message, sse_provisional, sse_retraction
 

@@ -11,8 +11,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoRegionError
 
-from flychat.adapters.dynamodb_items import Item
-from flychat.adapters.dynamodb_url import DynamoTarget
+from flychat.adapters.dynamodb.items import Item
+from flychat.adapters.dynamodb.url import DynamoTarget
 from flychat.domain.errors import AppendConflict, FlychatError, StorageUnavailable
 
 if TYPE_CHECKING:

@@ -7,12 +7,13 @@ from typing import Any
 from litestar import Request
 from litestar.response import Response
 
-from flychat.adapters.grip import messages_channel
-from flychat.adapters.grip_headers import hold_stream_headers, parse_grip_last
 from flychat.bootstrap import Services
+from flychat.domain.channels import messages_channel
 from flychat.domain.messages import Replay
 from flychat.domain.model import MAX_ID, RoomId
 from flychat.domain.wire import sse_message, sse_open, sse_reset
+from flychat.entrypoints.grip.headers import hold_stream_headers, parse_grip_last
+from flychat.entrypoints.grip.sig import GripSigValidator
 from flychat.entrypoints.sse import SSE_HEADERS, resume_position, wants_event_stream
 
 DIRECT_OFF = (
@@ -23,8 +24,8 @@ DIRECT_OFF = (
 
 def is_grip_request(services: Services, request: Request[Any, Any, Any]) -> bool:
     """True when the request carries a ``Grip-Sig`` that validates with a configured key."""
-    validator = services.grip_sig
-    return validator is not None and validator.is_valid(request.headers.get("grip-sig"))
+    keys = services.grip_sig_keys
+    return bool(keys) and GripSigValidator(keys).is_valid(request.headers.get("grip-sig"))
 
 
 async def grip_stream_answer(

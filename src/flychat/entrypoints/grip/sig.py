@@ -6,14 +6,12 @@ from collections.abc import Iterable
 
 from gripcontrol import validate_sig
 
-from flychat.adapters.grip import GripProxy
-
 
 class GripSigValidator:
     """Accepts a ``Grip-Sig`` JWT that validates (signature and expiry) with any proxy's key."""
 
-    def __init__(self, proxies: Iterable[GripProxy]) -> None:
-        self._keys = tuple(dict.fromkeys(p.sig_key for p in proxies if p.sig_key is not None))
+    def __init__(self, keys: Iterable[bytes | str]) -> None:
+        self._keys = tuple(dict.fromkeys(keys))
 
     @property
     def enabled(self) -> bool:

@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING
 
-from flychat.adapters.dynamodb_calls import Conflict, DynamoCalls, make_client
-from flychat.adapters.dynamodb_items import (
+from flychat.adapters.dynamodb.calls import Conflict, DynamoCalls, make_client
+from flychat.adapters.dynamodb.items import (
     ID,
     PID,
     PID_INDEX,
@@ -25,8 +25,8 @@ from flychat.adapters.dynamodb_items import (
     key,
     to_item,
 )
-from flychat.adapters.dynamodb_migrate import migrate_dynamo
-from flychat.adapters.dynamodb_url import parse_dynamo_url
+from flychat.adapters.dynamodb.table import migrate_dynamo
+from flychat.adapters.dynamodb.url import parse_dynamo_url
 from flychat.domain.errors import AppendConflict, StorageUnavailable
 from flychat.domain.model import Draft, Message, Page, RoomId
 

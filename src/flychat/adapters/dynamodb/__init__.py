@@ -1,0 +1,1 @@
+"""DynamoDB store on boto3: log, calls, items, table, URL."""

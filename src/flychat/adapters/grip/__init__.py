@@ -1,0 +1,1 @@
+"""Publishing to GRIP proxies: proxy URLs and the publisher."""

@@ -1,0 +1,1 @@
+"""SQL stores (SQLite, PostgreSQL) on SQLAlchemy Core: log, engine, writer, migrations."""

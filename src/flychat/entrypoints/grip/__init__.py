@@ -1,0 +1,1 @@
+"""The HTTP side of GRIP: hold headers, Grip-Last, Grip-Sig, the stateless stream answer."""
