@@ -34,6 +34,8 @@ class Settings:
     subscriber_queue: int = 1000
     gap_wait_seconds: float = 0.5
     log_level: str = "info"
+    log_format: str = "text"
+    metrics: bool = True
 
     @property
     def store_scheme(self) -> str:
@@ -115,6 +117,13 @@ def _prefix(raw: str) -> str:
     return raw
 
 
+def _log_format(raw: str) -> str:
+    fmt = raw.strip().lower()
+    if fmt not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return fmt
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().lower()
     if level not in ("critical", "error", "warning", "info", "debug"):
@@ -139,6 +148,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_SUBSCRIBER_QUEUE": ("subscriber_queue", _int(10, 1_000_000)),
     "FLYCHAT_GAP_WAIT_SECONDS": ("gap_wait_seconds", _seconds(0.0, 60)),
     "FLYCHAT_LOG_LEVEL": ("log_level", _log_level),
+    "FLYCHAT_LOG_FORMAT": ("log_format", _log_format),
+    "FLYCHAT_METRICS": ("metrics", _bool),
 }
 
 ENV_VARIABLES = tuple(_FIELDS)

@@ -52,10 +52,12 @@ async def direct_stream(
 ) -> AsyncIterator[bytes]:
     """Yield the SSE stream of ``room`` for a client resuming at ``position``."""
     subscription = feed.subscribe(room)
+    chat.metrics.stream_opened()
     try:
         replay = await chat.replay(room, position)
         head = [sse_open()]
         if replay.reset:
+            chat.metrics.stream_reset()
             head.append(sse_reset(replay.last_id))
         head.extend(sse_message(m) for m in replay.messages)
         yield "".join(head).encode()
@@ -66,6 +68,7 @@ async def direct_stream(
             yield chunk
     finally:
         feed.unsubscribe(room, subscription)
+        chat.metrics.stream_closed()
 
 
 async def _live(
