@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from litestar import get
+from litestar import Request, get
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.prometheus import (
@@ -63,6 +63,16 @@ class RequestMetricsMiddleware(PrometheusMiddleware):
                 name, doc, labelnames=list(labels), registry=config.registry, **kw
             )
         return cast(_M, config.collectors[name])
+
+    def _get_default_labels(self, request: Request[Any, Any, Any]) -> dict[str, str | int | float]:
+        """Method and route template straight from the scope (no URL parsing)."""
+        scope = request.scope
+        return {
+            "method": scope.get("method", "WEBSOCKET"),
+            "path": scope["path_template"],
+            "status_code": 200,
+            "app_name": self._config.app_name,
+        }
 
     def request_count(self, labels: dict[str, str | int | float]) -> Counter:
         """Requests answered, by method, route template and status."""
