@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
-from litestar import Request, get
+from litestar import get
 from litestar.datastructures import State
 from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.prometheus import (
@@ -14,6 +15,7 @@ from litestar.plugins.prometheus import (
     PrometheusMiddleware,
 )
 from litestar.response import Response
+from litestar.types import Message, Receive, Scope, Send
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -48,10 +50,15 @@ class RequestMetricsConfig(PrometheusConfig):
 
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     collectors: dict[str, MetricWrapperBase] = field(default_factory=dict)
+    children: dict[tuple[str, str, str, int], Any] = field(default_factory=dict)
 
 
 class RequestMetricsMiddleware(PrometheusMiddleware):
-    """Litestar's request metrics, created in the config's registry instead of the global one."""
+    """Litestar's request metrics in the config's registry instead of the global one.
+
+    The same families and labels as Litestar's middleware; the per-request path is
+    leaner (no Request object, no label validation once a route's children exist).
+    """
 
     def _metric(
         self, kind: type[_M], suffix: str, doc: str, labels: dict[str, Any], **kw: Any
@@ -64,15 +71,52 @@ class RequestMetricsMiddleware(PrometheusMiddleware):
             )
         return cast(_M, config.collectors[name])
 
-    def _get_default_labels(self, request: Request[Any, Any, Any]) -> dict[str, str | int | float]:
-        """Method and route template straight from the scope (no URL parsing)."""
-        scope = request.scope
-        return {
-            "method": scope.get("method", "WEBSOCKET"),
-            "path": scope["path_template"],
-            "status_code": 200,
-            "app_name": self._config.app_name,
-        }
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Count and time the request; label children are looked up once per route and status."""
+        method = cast(str, scope.get("method", "WEBSOCKET"))
+        path = scope["path_template"]
+        in_progress = self._child("in_progress", method, path, 200)
+        started = time.perf_counter()
+        span = [200, 0.0]
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                span[0] = message["status"]
+            elif message["type"] == "http.response.body":
+                span[1] = time.perf_counter()
+            await send(message)
+
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            in_progress.dec()
+            status = int(span[0])
+            if status >= 500:
+                self._child("errors", method, path, status).inc()
+            self._child("count", method, path, status).inc()
+            ended = span[1] or time.perf_counter()
+            self._child("time", method, path, status).observe(ended - started)
+
+    def _child(self, kind: str, method: str, path: str, status: int) -> Any:
+        config = cast(RequestMetricsConfig, self._config)
+        key = (kind, method, path, status)
+        child = config.children.get(key)
+        if child is None:
+            labels: dict[str, str | int | float] = {
+                "method": method,
+                "path": path,
+                "status_code": status,
+                "app_name": config.app_name,
+            }
+            metric = {
+                "in_progress": self.requests_in_progress,
+                "errors": self.requests_error_count,
+                "count": self.request_count,
+                "time": self.request_time,
+            }[kind](labels)
+            child = config.children[key] = metric.labels(*labels.values())
+        return child
 
     def request_count(self, labels: dict[str, str | int | float]) -> Counter:
         """Requests answered, by method, route template and status."""
