@@ -21,7 +21,16 @@ pytestmark = pytest.mark.slow
 
 PACKAGE = ROOT / "src" / "flychat"
 NOT_SOURCES = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "*.db*", "bench"
+    ".git",
+    ".venv",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    "*.db*",
+    "bench",
+    "test-artifacts",
 )
 SHIPPED = [
     "flychat/py.typed",
