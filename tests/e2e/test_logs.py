@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -78,3 +81,21 @@ def test_text_format_is_readable_and_keeps_the_log_level() -> None:
         exercise(server.base_url)
         server.stop()
         assert " flychat.access " not in server.stderr_text()
+
+
+def test_a_failing_command_reports_in_json_too() -> None:
+    env = {
+        **os.environ,
+        "FLYCHAT_LOG_FORMAT": "json",
+        "FLYCHAT_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nothing",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "flychat.entrypoints.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    lines = [json.loads(line) for line in done.stderr.decode().splitlines() if line]
+    assert lines and lines[-1]["level"] == "ERROR" and "unavailable" in lines[-1]["message"]

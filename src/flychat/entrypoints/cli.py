@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Sequence
@@ -93,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run_command(args, settings)
     except (StorageUnavailable, ValueError, OSError) as exc:
-        print(f"flychat: {exc}", file=sys.stderr)
+        if settings.log_format == "json":
+            logging.getLogger("flychat").error("%s", exc)
+        else:
+            print(f"flychat: {exc}", file=sys.stderr)
         return 1
 
 

@@ -11,9 +11,8 @@ from collections.abc import Iterable
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
-from flychat.entrypoints.logs import REQUEST_ID
+from flychat.entrypoints.logs import ACCESS, REQUEST_ID, access_lines
 
-ACCESS = logging.getLogger("flychat.access")
 HEADER = b"x-request-id"
 _VALID_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
@@ -33,6 +32,10 @@ def _log_access(scope: HTTPScope, path: str, status: int, seconds: float) -> Non
     client = scope.get("client")
     peer = f"{client[0]}:{client[1]}" if client else "-"
     method, ms = scope["method"], round(seconds * 1000, 3)
+    fast = access_lines()
+    if fast is not None:
+        fast.write(peer, method, path, status, ms, REQUEST_ID.get())
+        return
     ACCESS.info(
         '%s "%s %s" %d %.1fms',
         peer,
