@@ -155,7 +155,12 @@ class MetricsController(PrometheusController):
 
     path = METRICS_PATH
 
-    @get(media_type="text/plain", sync_to_thread=False)
+    @get(
+        media_type="text/plain",
+        sync_to_thread=False,
+        summary="Metrics in the Prometheus text format",
+        operation_id="metrics",
+    )
     def get(self, state: State) -> Response[bytes]:
         """The app's metrics in the Prometheus text exposition format."""
         registry: CollectorRegistry = state.metrics_registry
