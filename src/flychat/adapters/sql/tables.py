@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -27,3 +27,17 @@ messages = Table(
     sqlite_with_rowid=False,
 )
 """The retained messages; ``date_ms`` is milliseconds since the Unix epoch, UTC."""
+
+presence = Table(
+    "presence",
+    metadata,
+    Column("room", String(64), primary_key=True),
+    Column("member", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("user_id", Text, nullable=True),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    Column("beats", BigInteger, nullable=False),
+    Index("ix_presence_last_seen_ms", "last_seen_ms"),
+    sqlite_with_rowid=False,
+)
+"""Present members: ``beats`` is 0 on the heartbeat that created the row, then counts up."""
