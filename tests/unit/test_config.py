@@ -52,6 +52,10 @@ def test_values_are_parsed() -> None:
         ("FLYCHAT_KEEPALIVE_SECONDS", "soon"),
         ("FLYCHAT_DIRECT_STREAMING", "maybe"),
         ("FLYCHAT_LOG_LEVEL", "loud"),
+        ("FLYCHAT_PRESENCE_TTL", "1"),
+        ("FLYCHAT_PRESENCE_TTL", "soon"),
+        ("FLYCHAT_PRESENCE_SWEEP_SECONDS", "0"),
+        ("FLYCHAT_PRESENCE_SWEEP_SECONDS", "60"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:

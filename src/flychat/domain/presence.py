@@ -131,11 +131,12 @@ class Presence:
 
     async def members(self, room: RoomId) -> list[Member]:
         """The room's members seen within the TTL, sorted by ``from``."""
-        return roster(await self.store.members(room, self.clock() - self._ttl))
+        return roster(await self.store.members(room, to_millis(self.clock()) - self._ttl))
 
     async def sweep(self) -> int:
         """Remove members whose TTL ran out (every room) and announce each removal made here."""
-        removed = await self.store.expire(None, self.clock() - self._ttl, self.rules.sweep_limit)
+        cutoff = to_millis(self.clock()) - self._ttl
+        removed = await self.store.expire(None, cutoff, self.rules.sweep_limit)
         for member in removed:
             self._publish(member.room, sse_presence(member.name, member.user, False))
         return len(removed)
