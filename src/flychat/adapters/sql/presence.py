@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import bindparam, case, delete, select, tuple_
+from sqlalchemy import bindparam, case, delete, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,6 +38,8 @@ from flychat.domain.errors import StorageUnavailable
 from flychat.domain.model import Member, RoomId, Sender
 
 MAX_BATCH = 256
+T = TypeVar("T")
+R = TypeVar("R")
 _COLUMNS = (
     presence.c.room,
     presence.c.member,
@@ -89,6 +91,29 @@ _EXPIRE_ROOM = _expire(True)
 _EXPIRE_ALL = _expire(False)
 
 
+_PG_BEATS = text(
+    """
+    INSERT INTO presence (room, member, name, user_id, last_seen_ms, beats)
+    SELECT t.room, t.member, t.name, t.user_id, t.seen, 0
+    FROM unnest(
+        CAST(:rooms AS text[]), CAST(:members AS text[]), CAST(:names AS text[]),
+        CAST(:users AS text[]), CAST(:seen AS bigint[])
+    ) AS t(room, member, name, user_id, seen)
+    ON CONFLICT (room, member) DO UPDATE SET
+        name = EXCLUDED.name,
+        user_id = EXCLUDED.user_id,
+        last_seen_ms = GREATEST(presence.last_seen_ms, EXCLUDED.last_seen_ms),
+        beats = presence.beats + 1
+    RETURNING room, member, beats
+    """
+)
+"""PostgreSQL: every heartbeat waiting is one row of one upsert (distinct members only)."""
+_PG_MEMBERS = text(
+    "SELECT room, member, name, user_id, last_seen_ms FROM presence "
+    "WHERE room = ANY(CAST(:rooms AS text[])) AND last_seen_ms >= :since"
+)
+
+
 def _member(row: Any) -> Member:
     room, key, name, user, seen_ms = tuple(row)
     return Member(RoomId(room), key, name, user, EPOCH + timedelta(milliseconds=seen_ms))
@@ -100,12 +125,107 @@ class _Op:
     done: asyncio.Future[Any]
 
 
+@dataclass(eq=False, slots=True)
+class _Waiting(Generic[T, R]):
+    item: T
+    done: asyncio.Future[R]
+
+
+class _Coalescer(Generic[T, R]):
+    """Items submitted while ``flush`` runs go together into the next ``flush`` call."""
+
+    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[R]]]) -> None:
+        self._flush = flush
+        self._pending: list[_Waiting[T, R]] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> R:
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Waiting(item, done))
+        if self._drain is None:
+            self._drain = asyncio.create_task(self._drain_all())
+        return await asyncio.shield(done)
+
+    async def close(self) -> None:
+        while self._drain is not None:
+            await asyncio.gather(self._drain, return_exceptions=True)
+
+    async def _drain_all(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                try:
+                    results = await self._flush([w.item for w in batch])
+                except Exception as exc:
+                    for waiting in batch:
+                        if not waiting.done.done():
+                            waiting.done.set_exception(exc)
+                    continue
+                for waiting, result in zip(batch, results, strict=True):
+                    if not waiting.done.done():
+                        waiting.done.set_result(result)
+        finally:
+            self._drain = None
+
+
+_Beat = tuple[str, str, str, str | None, int]
+"""room, member, name, user, last seen (ms)."""
+
+
+class _Batcher:
+    """Runs SQLite operations in one worker thread; those queued meanwhile share a transaction."""
+
+    def __init__(self, store: str, engine: Engine, name: str) -> None:
+        self._store = store
+        self._engine = engine
+        self._thread = ThreadPoolExecutor(1, name)
+        self._pending: list[_Op] = []
+        self._drain: asyncio.Task[None] | None = None
+
+    async def run(self, run: Callable[[Connection], Any]) -> Any:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Op(run, done))
+        if self._drain is None:
+            self._drain = asyncio.create_task(self._drain_all())
+        return await asyncio.shield(done)
+
+    async def close(self) -> None:
+        while self._drain is not None:
+            await asyncio.gather(self._drain, return_exceptions=True)
+        self._thread.shutdown(wait=False)
+
+    async def _drain_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                try:
+                    results = await loop.run_in_executor(
+                        self._thread, functools.partial(self._in_thread, batch)
+                    )
+                except UNAVAILABLE_ERRORS as exc:
+                    error = unavailable(self._store, exc)
+                    for op in batch:
+                        if not op.done.done():
+                            op.done.set_exception(error)
+                    continue
+                for op, result in zip(batch, results, strict=True):
+                    if not op.done.done():
+                        op.done.set_result(result)
+        finally:
+            self._drain = None
+
+    def _in_thread(self, batch: list[_Op]) -> list[Any]:
+        with self._engine.begin() as conn:
+            return [op.run(conn) for op in batch]
+
+
 class SqlPresenceStore:
     """A PresenceStore in the ``presence`` table (room, member, name, user, last seen).
 
-    On PostgreSQL every write is one autocommit statement. On SQLite writes go through
-    one worker thread on the (shared) writer engine; writes queued while a transaction
-    runs share the next one.
+    On PostgreSQL every call is one statement (writes in autocommit). On SQLite writes
+    go through one worker thread on the (shared) writer connection and reads through
+    another on a reader connection; calls queued meanwhile share the next transaction.
     """
 
     def __init__(self, engine: AsyncEngine, sqlite_writer: Engine | None = None) -> None:
@@ -113,17 +233,28 @@ class SqlPresenceStore:
         dialect = engine.dialect.name
         if dialect == "sqlite" and sqlite_writer is None:
             raise ValueError("a SQLite presence store needs the writer engine")
-        self._reader = engine.execution_options(**{BEGIN_OPTION: ""}) if sqlite_writer else engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._sqlite = sqlite_writer
-        self._thread = ThreadPoolExecutor(1, "flychat-sqlite-presence") if sqlite_writer else None
         self._upsert = _upsert(dialect)
-        self._pending: list[_Op] = []
-        self._drain: asyncio.Task[None] | None = None
+        self._pg_beats: _Coalescer[_Beat, bool] = _Coalescer(self._pg_heartbeats)
+        self._pg_reads: _Coalescer[tuple[str, int], list[Member]] = _Coalescer(self._pg_members)
+        self._writes: _Batcher | None = None
+        self._reads: _Batcher | None = None
+        self._read_engine: Engine | None = None
+        if sqlite_writer is not None:
+            self._read_engine = create_sqlite_writer(
+                engine.url.render_as_string(hide_password=False)
+            )
+            reader = self._read_engine.execution_options(**{BEGIN_OPTION: "BEGIN"})
+            self._writes = _Batcher(self._store, sqlite_writer, "flychat-sqlite-presence")
+            self._reads = _Batcher(self._store, reader, "flychat-sqlite-presence-read")
         self._closed = False
 
     async def heartbeat(self, room: RoomId, sender: Sender, now: datetime) -> bool:
         """Upsert the member at ``now``; True when this statement inserted it."""
+        if self._writes is None:
+            self._check_open()
+            beat = (room.value, sender.key, sender.name, sender.user, to_ms(now))
+            return await self._pg_beats.submit(beat)
         params = {
             "room": room.value,
             "member": sender.key,
@@ -152,66 +283,83 @@ class SqlPresenceStore:
     async def members(self, room: RoomId, seen_since: datetime) -> list[Member]:
         """The room's members last seen at or after ``seen_since``."""
         self._check_open()
-        params = {"room": room.value, "since": to_ms(seen_since)}
-
-        async def read() -> list[Member]:
-            async with self._reader.connect() as conn:
-                return [_member(row) for row in await conn.execute(_MEMBERS, params)]
-
-        return await guarded(self._store, read)
+        since = to_ms(seen_since)
+        if self._reads is None:
+            return await self._pg_reads.submit((room.value, since))
+        params = {"room": room.value, "since": since}
+        rows = await self._reads.run(lambda c: c.execute(_MEMBERS, params).all())
+        return [_member(row) for row in rows]
 
     async def aclose(self) -> None:
-        """Finish queued writes, then refuse later calls."""
+        """Finish queued calls, then refuse later ones."""
         self._closed = True
-        while self._drain is not None:
-            await asyncio.gather(self._drain, return_exceptions=True)
-        if self._thread is not None:
-            self._thread.shutdown(wait=False)
+        await self._pg_beats.close()
+        await self._pg_reads.close()
+        for batcher in (self._writes, self._reads):
+            if batcher is not None:
+                await batcher.close()
+        if self._read_engine is not None:
+            self._read_engine.dispose()
 
     def _check_open(self) -> None:
         if self._closed:
             raise StorageUnavailable(f"{self._store} is closed")
 
+    async def _pg_heartbeats(self, beats: list[_Beat]) -> list[bool]:
+        """One upsert for every distinct member waiting; a repeat in the batch is not new."""
+        rows: dict[tuple[str, str], _Beat] = {}
+        for beat in beats:
+            slot = (beat[0], beat[1])
+            earlier = rows.get(slot)
+            rows[slot] = beat if earlier is None else (*beat[:4], max(beat[4], earlier[4]))
+        params = {
+            "rooms": [b[0] for b in rows.values()],
+            "members": [b[1] for b in rows.values()],
+            "names": [b[2] for b in rows.values()],
+            "users": [b[3] for b in rows.values()],
+            "seen": [b[4] for b in rows.values()],
+        }
+
+        async def upsert() -> set[tuple[str, str]]:
+            async with self._autocommit.connect() as conn:
+                result = await conn.execute(_PG_BEATS, params)
+                return {(room, member) for room, member, count in result if count == 0}
+
+        created = await guarded(self._store, upsert)
+        answers = []
+        for beat in beats:
+            slot = (beat[0], beat[1])
+            answers.append(slot in created)
+            created.discard(slot)
+        return answers
+
+    async def _pg_members(self, wanted: list[tuple[str, int]]) -> list[list[Member]]:
+        """One query for every room whose member list is waiting."""
+        params = {"rooms": sorted({room for room, _ in wanted}), "since": min(s for _, s in wanted)}
+
+        async def read() -> list[Any]:
+            async with self._autocommit.connect() as conn:
+                return list(await conn.execute(_PG_MEMBERS, params))
+
+        rows = await guarded(self._store, read)
+        by_room: dict[str, list[Any]] = {}
+        for row in rows:
+            by_room.setdefault(row[0], []).append(row)
+        return [
+            [_member(row) for row in by_room.get(room, ()) if row[4] >= since]
+            for room, since in wanted
+        ]
+
     async def _write(self, run: Callable[[Connection], Any]) -> Any:
         self._check_open()
-        if self._thread is None:
+        if self._writes is not None:
+            return await self._writes.run(run)
 
-            async def once() -> Any:
-                async with self._autocommit.connect() as conn:
-                    return await conn.run_sync(run)
+        async def once() -> Any:
+            async with self._autocommit.connect() as conn:
+                return await conn.run_sync(run)
 
-            return await guarded(self._store, once)
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Op(run, done))
-        if self._drain is None:
-            self._drain = asyncio.create_task(self._drain_sqlite())
-        return await asyncio.shield(done)
-
-    async def _drain_sqlite(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    results = await loop.run_in_executor(
-                        self._thread, functools.partial(self._in_sqlite, batch)
-                    )
-                except UNAVAILABLE_ERRORS as exc:
-                    error = unavailable(self._store, exc)
-                    for op in batch:
-                        if not op.done.done():
-                            op.done.set_exception(error)
-                    continue
-                for op, result in zip(batch, results, strict=True):
-                    if not op.done.done():
-                        op.done.set_result(result)
-        finally:
-            self._drain = None
-
-    def _in_sqlite(self, batch: list[_Op]) -> list[Any]:
-        assert self._sqlite is not None
-        with self._sqlite.begin() as conn:
-            return [op.run(conn) for op in batch]
+        return await guarded(self._store, once)
 
 
 @asynccontextmanager

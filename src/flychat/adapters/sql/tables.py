@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, Text, UniqueConstraint
 
 metadata = MetaData()
 
@@ -37,7 +37,10 @@ presence = Table(
     Column("user_id", Text, nullable=True),
     Column("last_seen_ms", BigInteger, nullable=False),
     Column("beats", BigInteger, nullable=False),
-    Index("ix_presence_last_seen_ms", "last_seen_ms"),
     sqlite_with_rowid=False,
 )
-"""Present members: ``beats`` is 0 on the heartbeat that created the row, then counts up."""
+"""Present members: ``beats`` is 0 on the heartbeat that created the row, then counts up.
+
+No index on ``last_seen_ms``: a heartbeat then changes no indexed column (a HOT update on
+PostgreSQL), and the sweeper's scan covers only present members.
+"""

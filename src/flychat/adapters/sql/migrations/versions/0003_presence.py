@@ -29,9 +29,7 @@ def upgrade() -> None:
         sa.Column("beats", sa.BigInteger, nullable=False),
         sqlite_with_rowid=False,
     )
-    op.create_index("ix_presence_last_seen_ms", "presence", ["last_seen_ms"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_presence_last_seen_ms", table_name="presence")
     op.drop_table("presence")
