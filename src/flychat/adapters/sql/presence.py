@@ -8,28 +8,23 @@ row counts or RETURNING rows say what this caller removed; a delete re-checks
 
 from __future__ import annotations
 
-import asyncio
-import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import bindparam, case, delete, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from flychat.adapters.sql.batching import Coalescer, SqliteBatcher
 from flychat.adapters.sql.engine import (
     BEGIN_OPTION,
-    UNAVAILABLE_ERRORS,
     create_sql_engine,
     create_sqlite_writer,
     describe,
     guarded,
-    unavailable,
 )
 from flychat.adapters.sql.log import SqlMessageLog
 from flychat.adapters.sql.tables import presence
@@ -37,9 +32,6 @@ from flychat.adapters.sql.writer import EPOCH, to_ms
 from flychat.domain.errors import StorageUnavailable
 from flychat.domain.model import Member, RoomId, Sender
 
-MAX_BATCH = 256
-T = TypeVar("T")
-R = TypeVar("R")
 _COLUMNS = (
     presence.c.room,
     presence.c.member,
@@ -119,105 +111,8 @@ def _member(row: Any) -> Member:
     return Member(RoomId(room), key, name, user, EPOCH + timedelta(milliseconds=seen_ms))
 
 
-@dataclass(eq=False, slots=True)
-class _Op:
-    run: Callable[[Connection], Any]
-    done: asyncio.Future[Any]
-
-
-@dataclass(eq=False, slots=True)
-class _Waiting(Generic[T, R]):
-    item: T
-    done: asyncio.Future[R]
-
-
-class _Coalescer(Generic[T, R]):
-    """Items submitted while ``flush`` runs go together into the next ``flush`` call."""
-
-    def __init__(self, flush: Callable[[list[T]], Awaitable[Sequence[R]]]) -> None:
-        self._flush = flush
-        self._pending: list[_Waiting[T, R]] = []
-        self._drain: asyncio.Task[None] | None = None
-
-    async def submit(self, item: T) -> R:
-        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Waiting(item, done))
-        if self._drain is None:
-            self._drain = asyncio.create_task(self._drain_all())
-        return await asyncio.shield(done)
-
-    async def close(self) -> None:
-        while self._drain is not None:
-            await asyncio.gather(self._drain, return_exceptions=True)
-
-    async def _drain_all(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    results = await self._flush([w.item for w in batch])
-                except Exception as exc:
-                    for waiting in batch:
-                        if not waiting.done.done():
-                            waiting.done.set_exception(exc)
-                    continue
-                for waiting, result in zip(batch, results, strict=True):
-                    if not waiting.done.done():
-                        waiting.done.set_result(result)
-        finally:
-            self._drain = None
-
-
 _Beat = tuple[str, str, str, str | None, int]
 """room, member, name, user, last seen (ms)."""
-
-
-class _Batcher:
-    """Runs SQLite operations in one worker thread; those queued meanwhile share a transaction."""
-
-    def __init__(self, store: str, engine: Engine, name: str) -> None:
-        self._store = store
-        self._engine = engine
-        self._thread = ThreadPoolExecutor(1, name)
-        self._pending: list[_Op] = []
-        self._drain: asyncio.Task[None] | None = None
-
-    async def run(self, run: Callable[[Connection], Any]) -> Any:
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Op(run, done))
-        if self._drain is None:
-            self._drain = asyncio.create_task(self._drain_all())
-        return await asyncio.shield(done)
-
-    async def close(self) -> None:
-        while self._drain is not None:
-            await asyncio.gather(self._drain, return_exceptions=True)
-        self._thread.shutdown(wait=False)
-
-    async def _drain_all(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    results = await loop.run_in_executor(
-                        self._thread, functools.partial(self._in_thread, batch)
-                    )
-                except UNAVAILABLE_ERRORS as exc:
-                    error = unavailable(self._store, exc)
-                    for op in batch:
-                        if not op.done.done():
-                            op.done.set_exception(error)
-                    continue
-                for op, result in zip(batch, results, strict=True):
-                    if not op.done.done():
-                        op.done.set_result(result)
-        finally:
-            self._drain = None
-
-    def _in_thread(self, batch: list[_Op]) -> list[Any]:
-        with self._engine.begin() as conn:
-            return [op.run(conn) for op in batch]
 
 
 class SqlPresenceStore:
@@ -235,18 +130,18 @@ class SqlPresenceStore:
             raise ValueError("a SQLite presence store needs the writer engine")
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._upsert = _upsert(dialect)
-        self._pg_beats: _Coalescer[_Beat, bool] = _Coalescer(self._pg_heartbeats)
-        self._pg_reads: _Coalescer[tuple[str, int], list[Member]] = _Coalescer(self._pg_members)
-        self._writes: _Batcher | None = None
-        self._reads: _Batcher | None = None
+        self._pg_beats: Coalescer[_Beat, bool] = Coalescer(self._pg_heartbeats)
+        self._pg_reads: Coalescer[tuple[str, int], list[Member]] = Coalescer(self._pg_members)
+        self._writes: SqliteBatcher | None = None
+        self._reads: SqliteBatcher | None = None
         self._read_engine: Engine | None = None
         if sqlite_writer is not None:
             self._read_engine = create_sqlite_writer(
                 engine.url.render_as_string(hide_password=False)
             )
             reader = self._read_engine.execution_options(**{BEGIN_OPTION: "BEGIN"})
-            self._writes = _Batcher(self._store, sqlite_writer, "flychat-sqlite-presence")
-            self._reads = _Batcher(self._store, reader, "flychat-sqlite-presence-read")
+            self._writes = SqliteBatcher(self._store, sqlite_writer, "flychat-sqlite-presence")
+            self._reads = SqliteBatcher(self._store, reader, "flychat-sqlite-presence-read")
         self._closed = False
 
     async def heartbeat(self, room: RoomId, sender: Sender, now: datetime) -> bool:
