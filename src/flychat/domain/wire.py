@@ -81,6 +81,11 @@ def roster_fields(members: list[Member]) -> dict[str, Any]:
     return {"members": [member_fields(m) for m in members], "count": len(members)}
 
 
+def sse_retry(milliseconds: int) -> str:
+    """The ``retry:`` field: how long the client waits before reconnecting a lost stream."""
+    return f"retry: {milliseconds}\n\n"
+
+
 def sse_open() -> str:
     """The first event of every new stream."""
     return sse_event("stream-open", {})
