@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -71,9 +72,16 @@ def sse_presence(name: str, user: str | None, present: bool) -> str:
     return sse_event("presence", {**sender_fields(name, user), "present": present})
 
 
+_last_seen_text = functools.lru_cache(maxsize=4096)(format_date)
+"""Heartbeat answers list the same members' dates over and over."""
+
+
 def member_fields(member: Member) -> dict[str, Any]:
     """A present member as the presence answers list it."""
-    return {**sender_fields(member.name, member.user), "lastSeen": format_date(member.last_seen)}
+    return {
+        **sender_fields(member.name, member.user),
+        "lastSeen": _last_seen_text(member.last_seen),
+    }
 
 
 def roster_fields(members: list[Member]) -> dict[str, Any]:

@@ -43,8 +43,9 @@ _OLD = presence.c.last_seen_ms < bindparam("cutoff")
 _LEAVE = delete(presence).where(
     presence.c.room == bindparam("room"), presence.c.member == bindparam("member")
 )
-_MEMBERS = select(*_COLUMNS).where(
-    presence.c.room == bindparam("room"), presence.c.last_seen_ms >= bindparam("since")
+_MEMBERS_OF = select(*_COLUMNS).where(
+    presence.c.room.in_(bindparam("rooms", expanding=True)),
+    presence.c.last_seen_ms >= bindparam("since"),
 )
 
 
@@ -100,10 +101,6 @@ _PG_BEATS = text(
     """
 )
 """PostgreSQL: every heartbeat waiting is one row of one upsert (distinct members only)."""
-_PG_MEMBERS = text(
-    "SELECT room, member, name, user_id, last_seen_ms FROM presence "
-    "WHERE room = ANY(CAST(:rooms AS text[])) AND last_seen_ms >= :since"
-)
 
 
 def _member(row: Any) -> Member:
@@ -131,7 +128,9 @@ class SqlPresenceStore:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._upsert = _upsert(dialect)
         self._pg_beats: Coalescer[_Beat, bool] = Coalescer(self._pg_heartbeats)
-        self._pg_reads: Coalescer[tuple[str, int], list[Member]] = Coalescer(self._pg_members)
+        self._member_reads: Coalescer[tuple[RoomId, int], list[Member]] = Coalescer(
+            self._read_members
+        )
         self._writes: SqliteBatcher | None = None
         self._reads: SqliteBatcher | None = None
         self._read_engine: Engine | None = None
@@ -178,18 +177,13 @@ class SqlPresenceStore:
     async def members(self, room: RoomId, seen_since: datetime) -> list[Member]:
         """The room's members last seen at or after ``seen_since``."""
         self._check_open()
-        since = to_ms(seen_since)
-        if self._reads is None:
-            return await self._pg_reads.submit((room.value, since))
-        params = {"room": room.value, "since": since}
-        rows = await self._reads.run(lambda c: c.execute(_MEMBERS, params).all())
-        return [_member(row) for row in rows]
+        return await self._member_reads.submit((room, to_ms(seen_since)))
 
     async def aclose(self) -> None:
         """Finish queued calls, then refuse later ones."""
         self._closed = True
         await self._pg_beats.close()
-        await self._pg_reads.close()
+        await self._member_reads.close()
         for batcher in (self._writes, self._reads):
             if batcher is not None:
                 await batcher.close()
@@ -228,20 +222,26 @@ class SqlPresenceStore:
             created.discard(slot)
         return answers
 
-    async def _pg_members(self, wanted: list[tuple[str, int]]) -> list[list[Member]]:
-        """One query for every room whose member list is waiting."""
-        params = {"rooms": sorted({room for room, _ in wanted}), "since": min(s for _, s in wanted)}
+    async def _read_members(self, wanted: list[tuple[RoomId, int]]) -> list[list[Member]]:
+        """One query for every room whose member list is waiting; rows are shared."""
+        rooms = {room.value: room for room, _ in wanted}
+        params = {"rooms": sorted(rooms), "since": min(since for _, since in wanted)}
+        if self._reads is not None:
+            rows = await self._reads.run(lambda c: c.execute(_MEMBERS_OF, params).all())
+        else:
 
-        async def read() -> list[Any]:
-            async with self._autocommit.connect() as conn:
-                return list(await conn.execute(_PG_MEMBERS, params))
+            async def read() -> list[Any]:
+                async with self._autocommit.connect() as conn:
+                    return list((await conn.execute(_MEMBERS_OF, params)).all())
 
-        rows = await guarded(self._store, read)
-        by_room: dict[str, list[Any]] = {}
-        for row in rows:
-            by_room.setdefault(row[0], []).append(row)
+            rows = await guarded(self._store, read)
+        by_room: dict[str, list[tuple[int, Member]]] = {}
+        for name, key, shown, user, seen_ms in rows:
+            seen = EPOCH + timedelta(milliseconds=seen_ms)
+            member = Member(rooms[name], key, shown, user, seen)
+            by_room.setdefault(name, []).append((seen_ms, member))
         return [
-            [_member(row) for row in by_room.get(room, ()) if row[4] >= since]
+            [m for seen_ms, m in by_room.get(room.value, ()) if seen_ms >= since]
             for room, since in wanted
         ]
 
