@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -79,6 +83,30 @@ def test_typing_indicator_appears_and_disappears(
     httpx.post(f"{app.base_url}/rooms/{room}/typing", data={"from": "carol"}, timeout=5)
     wait_until(lambda: typing_text(alice) == "carol is typing…", what="carol typing")
     wait_until(lambda: typing_text(alice) is None, 9, "carol's indicator expired after 6 s")
+
+
+def test_typing_is_sent_at_most_every_2_seconds_and_stops_after_5_idle(
+    app: AppServer, room: str, open_chat: OpenChat
+) -> None:
+    bob = open_chat(app.base_url, room, "bob")
+    sent: list[tuple[float, bool]] = []
+
+    def record(request: Any) -> None:
+        if request.method == "POST" and request.url.endswith("/typing"):
+            sent.append((time.monotonic(), json.loads(request.post_data)["typing"]))
+
+    bob.page.on("request", record)
+    box = bob.page.locator("#text")
+    box.click()
+    started = time.monotonic()
+    box.press_sequentially("a steady typist keeps going for about five s", delay=110)
+    stopped = time.monotonic()
+    wait_until(lambda: any(not typing for _, typing in sent), 12, "typing: false", bob.page)
+    trues = [at for at, typing in sent if typing]
+    assert 2 <= len(trues) <= int((stopped - started) / 2) + 1, sent
+    assert all(b - a >= 1.9 for a, b in itertools.pairwise(trues)), sent
+    idle = next(at for at, typing in sent if not typing) - stopped
+    assert 4.5 <= idle <= 10, f"typing: false {idle:.1f} s after the last keystroke"
 
 
 _TOP_OF = """(id) => document.querySelector(`li.msg[data-id="${id}"]`)
