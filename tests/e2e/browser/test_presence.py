@@ -135,3 +135,45 @@ def test_older_messages_load_on_scroll_without_jumps(
         assert abs(alice.page.evaluate(_TOP_OF, oldest) - before) < 2, "the view jumped"
     assert [m["id"] for m in alice.messages()] == list(range(1, 121))
     assert not alice.page.locator("#older").is_visible()
+
+
+@pytest.fixture(scope="module")
+def short_ttl_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    """The app with a 2 s presence TTL: pages heartbeat every second."""
+    db = tmp_path_factory.mktemp("presence-ttl") / "chat.db"
+    env = {"FLYCHAT_PRESENCE_TTL": "2", "FLYCHAT_PRESENCE_SWEEP_SECONDS": "0.5"}
+    server = AppServer(f"sqlite:///{db}", name="test_presence_ttl", env=env)
+    server.start()
+    yield server
+    server.stop()
+
+
+_HIDE = """() => {
+  Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'});
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
+def test_visible_pages_heartbeat_every_ttl_half_and_hidden_ones_stop(
+    short_ttl_app: AppServer, room: str, open_chat: OpenChat
+) -> None:
+    alice = open_chat(short_ttl_app.base_url, room, "alice")
+    bob = open_chat(short_ttl_app.base_url, room, "bob")
+    beats: list[float] = []
+
+    def record(request: Any) -> None:
+        if request.method == "POST" and request.url.endswith("/presence"):
+            beats.append(time.monotonic())
+
+    alice.page.on("request", record)
+    seen_by_bob: list[str] = []
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        seen_by_bob.append(here(bob)[1])
+        bob.page.wait_for_timeout(100)
+    assert set(seen_by_bob) == {"alice, bob"}, "alice flickered out while her page was open"
+    assert 3 <= len(beats) <= 6, beats
+    alice.page.evaluate(_HIDE)
+    hidden_at = time.monotonic()
+    wait_until(lambda: here(bob) == ("1", "bob"), 10, "alice expired once hidden", bob.page)
+    assert not [at for at in beats if at > hidden_at + 0.2], "a hidden page kept heartbeating"
