@@ -12,6 +12,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPI, Operation
 
+from flychat.domain.model import DEFAULT_MAX_TEXT_LENGTH
 from flychat.entrypoints.openapi.shapes import new_message_shapes
 
 Shape = type[msgspec.Struct] | str
@@ -54,13 +55,14 @@ class Reply:
     content: Mapping[str, Content] = field(default_factory=dict)
     headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def render(self) -> dict[str, Any]:
-        """The response object."""
+    def render(self, every: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """The response object, with the headers ``every`` response carries."""
         out: dict[str, Any] = {"description": self.description}
         if self.content:
             out["content"] = {media: c.render() for media, c in self.content.items()}
-        if self.headers:
-            out["headers"] = {name: dict(h) for name, h in self.headers.items()}
+        headers = {**every, **self.headers}
+        if headers:
+            out["headers"] = {name: dict(h) for name, h in headers.items()}
         return out
 
 
@@ -111,7 +113,9 @@ class Doc:
             self.trailing_slash,
         )
 
-    def render(self, generated: Mapping[str, Any]) -> dict[str, Any]:
+    def render(
+        self, generated: Mapping[str, Any], every: Mapping[str, Mapping[str, Any]]
+    ) -> dict[str, Any]:
         """The operation object: Litestar's description and tags, the rest from this entry."""
         out: dict[str, Any] = {
             key: generated[key] for key in ("tags", "description") if key in generated
@@ -123,7 +127,7 @@ class Doc:
         if self.body is not None:
             content = {media: c.render() for media, c in self.body.items()}
             out["requestBody"] = {"required": True, "content": content}
-        out["responses"] = {str(s): r.render() for s, r in sorted(self.responses.items())}
+        out["responses"] = {str(s): r.render(every) for s, r in sorted(self.responses.items())}
         return out
 
     def shapes(self) -> set[Shape]:
@@ -146,21 +150,24 @@ def documented(doc: Doc) -> type[Operation]:
 
 
 @dataclass(frozen=True)
-class Limits:
-    """The settings that appear in the document."""
+class DocumentSettings:
+    """What the document takes from the settings and the app's middleware."""
 
     max_text_length: int
+    every_response_headers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
 class Document(OpenAPI):
     """The OpenAPI object, rendered with each documented operation's own entry."""
 
-    limits: Limits = field(default_factory=lambda: Limits(4000))
+    settings: DocumentSettings = field(
+        default_factory=lambda: DocumentSettings(DEFAULT_MAX_TEXT_LENGTH)
+    )
 
     @property
     def _exclude_fields(self) -> set[str]:
-        return {"limits"}
+        return {"settings"}
 
     def to_schema(self) -> dict[str, Any]:
         """The document as served: documented operations, trailing slashes, every shape."""
@@ -173,7 +180,8 @@ class Document(OpenAPI):
             for method in METHODS:
                 operation = getattr(item, method, None)
                 if isinstance(operation, DocumentedOperation):
-                    rendered[method] = operation.doc.render(rendered[method])
+                    every = self.settings.every_response_headers
+                    rendered[method] = operation.doc.render(rendered[method], every)
                     shapes |= operation.doc.shapes()
                     slashes.add(operation.doc.trailing_slash)
             if len(slashes) > 1:
@@ -186,7 +194,7 @@ class Document(OpenAPI):
 
     def _schemas(self, shapes: set[Shape]) -> dict[str, Any]:
         structs = {s.__name__: s for s in shapes if not isinstance(s, str)}
-        built = {t.__name__: t for t in new_message_shapes(self.limits.max_text_length)}
+        built = {t.__name__: t for t in new_message_shapes(self.settings.max_text_length)}
         for name in (s for s in shapes if isinstance(s, str)):
             structs[name] = built[name]
         ordered = [structs[name] for name in sorted(structs)]
@@ -198,18 +206,20 @@ class Document(OpenAPI):
 
 @dataclass
 class FlychatOpenAPIConfig(OpenAPIConfig):
-    """Litestar's OpenAPI config, building a :class:`Document` with the app's limits."""
+    """Litestar's OpenAPI config, building a :class:`Document` with the app's settings."""
 
-    limits: Limits = field(default_factory=lambda: Limits(4000))
+    settings: DocumentSettings = field(
+        default_factory=lambda: DocumentSettings(DEFAULT_MAX_TEXT_LENGTH)
+    )
 
     def to_openapi_schema(self) -> OpenAPI:
         """The document Litestar fills with paths and serves."""
         base = super().to_openapi_schema()
         values = {f.name: getattr(base, f.name) for f in fields(OpenAPI)}
-        return Document(**values, limits=self.limits)
+        return Document(**values, settings=self.settings)
 
 
-def openapi_config(limits: Limits) -> OpenAPIConfig:
+def openapi_config(settings: DocumentSettings) -> OpenAPIConfig:
     """The config of the served document: JSON only, at /schema and /schema/openapi.json."""
     return FlychatOpenAPIConfig(
         title="flychat",
@@ -218,5 +228,5 @@ def openapi_config(limits: Limits) -> OpenAPIConfig:
         use_handler_docstrings=True,
         path="/schema",
         render_plugins=[JsonRenderPlugin()],
-        limits=limits,
+        settings=settings,
     )

@@ -15,8 +15,8 @@ from flychat.entrypoints.openapi.document import (
 from flychat.entrypoints.openapi.shapes import (
     Error,
     FieldError,
-    HistoryPage,
     Health,
+    HistoryPage,
     Message,
     PageLimit,
     Position,

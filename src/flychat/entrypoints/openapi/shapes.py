@@ -19,6 +19,7 @@ _NAME_EDGE = rf"[^\s{_CONTROLS}]"
 
 ROOM_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 PROVISIONAL_PATTERN = r"^[A-Za-z0-9-]{8,64}$"
+OPTIONAL_PROVISIONAL_PATTERN = r"^(?:[A-Za-z0-9-]{8,64})?$"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 SENDER_PATTERN = (
     rf"^{_AROUND_NAME}{_NAME_EDGE}"
@@ -107,9 +108,15 @@ def new_message_shapes(max_text_length: int) -> tuple[type[Struct], type[Struct]
             "no lone surrogate.",
         ),
     ]
-    absent = "An empty value counts as absent: the server generates one."
-    form_pid = Annotated[ProvisionalId | Literal[""], Meta(description=absent)]
-    json_pid = Annotated[ProvisionalId | Literal[""] | None, Meta(description=absent)]
+    form_pid = Annotated[
+        str,
+        Meta(
+            pattern=OPTIONAL_PROVISIONAL_PATTERN,
+            description="8-64 characters from A-Z a-z 0-9 -; empty counts as absent "
+            "(the server generates one).",
+        ),
+    ]
+    json_pid = form_pid | None
     rename = {"sender": "from", "provisional_id": "provisionalId"}
     form = msgspec.defstruct(
         "NewMessage",
