@@ -141,6 +141,7 @@ READ_MESSAGES = Doc(
             },
             {
                 "Cache-Control": header("`no-cache` on the stream.", TEXT),
+                "X-Accel-Buffering": header("`no` on the stream.", TEXT),
                 "Grip-Hold": header("`stream`, to the GRIP proxy only.", TEXT),
                 "Grip-Channel": header("The channels the proxy holds the stream on.", TEXT),
                 "Grip-Keep-Alive": header("The keep-alive the proxy sends.", TEXT),
