@@ -81,7 +81,8 @@ SEND_MESSAGE = Doc(
 )
 
 STREAM_TEXT = (
-    "Server-Sent Events that never end on their own: `event: stream-open` (new streams), "
+    "Server-Sent Events that never end on their own: `retry: N` and `event: stream-open` "
+    "(new streams), "
     "`event: stream-reset` when the resume position cannot be honoured, then `event: message` "
     "events (with `id:` when durable, without when provisional) and `: keep-alive` comments. "
     "Every `data:` line is JSON."
