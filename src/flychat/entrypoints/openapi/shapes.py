@@ -33,6 +33,7 @@ RoomName = Annotated[
         pattern=ROOM_PATTERN,
         description="1-64 characters from A-Z a-z 0-9 _ -, case-sensitive, "
         f"not one of the reserved names {', '.join(sorted(RESERVED_ROOMS))}.",
+        examples=["default"],
         extra_json_schema={"not": {"enum": sorted(RESERVED_ROOMS)}},
     ),
 ]
@@ -47,6 +48,7 @@ Sender = Annotated[
         pattern=SENDER_PATTERN,
         description=f"Trimmed of surrounding whitespace, then 1-{MAX_SENDER_LENGTH} characters "
         "(Unicode code points) with no control character and no lone surrogate.",
+        examples=["alice"],
     ),
 ]
 
@@ -106,6 +108,7 @@ def new_message_shapes(max_text_length: int) -> tuple[type[Struct], type[Struct]
             description=f"1-{max_text_length} characters (counted after CRLF becomes LF), "
             "not only whitespace; no control character except LF and tab (CRLF is stored as LF), "
             "no lone surrogate.",
+            examples=["hi there"],
         ),
     ]
     form_pid = Annotated[
@@ -114,6 +117,7 @@ def new_message_shapes(max_text_length: int) -> tuple[type[Struct], type[Struct]
             pattern=OPTIONAL_PROVISIONAL_PATTERN,
             description="8-64 characters from A-Z a-z 0-9 -; empty counts as absent "
             "(the server generates one).",
+            examples=["7d6f2c1e-5b8a-4f3e-9c2d-1a0b3e4f5a6b"],
         ),
     ]
     json_pid = form_pid | None
