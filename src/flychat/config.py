@@ -35,6 +35,8 @@ class Settings:
     subscriber_queue: int = 1000
     gap_wait_seconds: float = 0.5
     log_level: str = "info"
+    presence_ttl: int = 60
+    presence_sweep_seconds: float = 5.0
     log_format: str = "text"
     metrics: bool = True
 
@@ -150,6 +152,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_SUBSCRIBER_QUEUE": ("subscriber_queue", _int(10, 1_000_000)),
     "FLYCHAT_GAP_WAIT_SECONDS": ("gap_wait_seconds", _seconds(0.0, 60)),
     "FLYCHAT_LOG_LEVEL": ("log_level", _log_level),
+    "FLYCHAT_PRESENCE_TTL": ("presence_ttl", _int(2, 86_400)),
+    "FLYCHAT_PRESENCE_SWEEP_SECONDS": ("presence_sweep_seconds", _seconds(0.1, 10)),
     "FLYCHAT_LOG_FORMAT": ("log_format", _log_format),
     "FLYCHAT_METRICS": ("metrics", _bool),
 }

@@ -17,10 +17,14 @@ from flychat.config import Settings, load_settings
 from flychat.entrypoints.errors import EXCEPTION_HANDLERS
 from flychat.entrypoints.http import API_HANDLERS
 from flychat.entrypoints.metrics import MetricsController, new_registry, request_metrics
+from flychat.entrypoints.openapi.document import DocumentSettings, openapi_config
+from flychat.entrypoints.openapi.operations import REQUEST_ID
 from flychat.entrypoints.pages import PAGE_HANDLERS
+from flychat.entrypoints.presence import PRESENCE_HANDLERS
 from flychat.entrypoints.request_log import RequestContext
 
 HERE = Path(__file__).parent
+EVERY_RESPONSE = {"X-Request-ID": REQUEST_ID}
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> Litestar:
@@ -41,6 +45,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app = Litestar(
         route_handlers=[
             *API_HANDLERS,
+            *PRESENCE_HANDLERS,
             *PAGE_HANDLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
             *([MetricsController] if registry else []),
@@ -49,6 +54,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         request_max_body_size=config.max_body_bytes,
+        openapi_config=openapi_config(
+            DocumentSettings(config.max_text_length, every_response_headers=EVERY_RESPONSE)
+        ),
         middleware=[request_metrics(registry)] if registry else [],
         state=State({"metrics_registry": registry}),
         logging_config=None,

@@ -29,6 +29,9 @@ from prometheus_client import (
 )
 from prometheus_client.metrics import MetricWrapperBase
 
+from flychat.entrypoints.openapi.document import documented
+from flychat.entrypoints.openapi.operations import METRICS
+
 METRICS_PATH = "/metrics"
 REQUEST_BUCKETS: list[str | float] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5]
 
@@ -155,12 +158,7 @@ class MetricsController(PrometheusController):
 
     path = METRICS_PATH
 
-    @get(
-        media_type="text/plain",
-        sync_to_thread=False,
-        summary="Metrics in the Prometheus text format",
-        operation_id="metrics",
-    )
+    @get(media_type="text/plain", sync_to_thread=False, operation_class=documented(METRICS))
     def get(self, state: State) -> Response[bytes]:
         """The app's metrics in the Prometheus text exposition format."""
         registry: CollectorRegistry = state.metrics_registry
