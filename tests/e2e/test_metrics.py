@@ -74,6 +74,8 @@ def moved(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
 
 async def test_every_family_is_exposed_with_its_type(client: httpx.AsyncClient) -> None:
     await client.get("/healthz")
+    page_like = await client.get("/metrics?user=bob", headers={"Accept": "text/html"})
+    assert page_like.headers["content-type"].startswith("text/plain")
     response = await client.get("/metrics")
     types = {f.name: f.type for f in text_string_to_metric_families(response.text)}
     assert {name: types.get(name) for name in FAMILIES} == FAMILIES
@@ -219,6 +221,8 @@ async def test_metrics_false_removes_the_endpoint() -> None:
     with app_in_thread(app) as url:
         async with httpx.AsyncClient(base_url=url, timeout=10) as client:
             assert (await client.get("/metrics")).status_code == 404
+            html = await client.get("/metrics?user=bob", headers={"Accept": "text/html"})
+            assert html.status_code == 404
             assert (await client.get("/metrics/")).status_code == 404
             room = "/rooms/quiet/messages/"
             assert (await client.post(room, data={"from": "a", "text": "x"})).status_code == 200
