@@ -20,6 +20,8 @@ from flychat.entrypoints.openapi.document import (
 )
 
 MESSAGES = "/rooms/{room}/messages/"
+TYPING = "/rooms/{room}/typing"
+PRESENCE = "/rooms/{room}/presence"
 FORMS = ["application/x-www-form-urlencoded", "multipart/form-data", "application/json"]
 
 
@@ -54,6 +56,9 @@ def test_every_operation_as_served(document: dict[str, Any]) -> None:
         ("/", "get"),
         ("/{room}", "get"),
         ("/metrics", "get"),
+        (TYPING, "post"),
+        (PRESENCE, "post"),
+        (PRESENCE, "get"),
     }
 
 
@@ -84,6 +89,9 @@ def test_statuses_each_operation_answers_with(document: dict[str, Any]) -> None:
     assert statuses(document, "/healthz", "get") == {200}
     assert statuses(document, "/", "get") == {302}
     assert statuses(document, "/{room}", "get") == {200, 400, 404}
+    assert statuses(document, TYPING, "post") == {204, 400, 404, 413, 415}
+    assert statuses(document, PRESENCE, "post") == {200, 400, 404, 413, 415, 503}
+    assert statuses(document, PRESENCE, "get") == {200, 400, 404, 503}
 
 
 def test_the_post_body_in_three_media_types(document: dict[str, Any]) -> None:
@@ -96,6 +104,31 @@ def test_the_post_body_in_three_media_types(document: dict[str, Any]) -> None:
         assert sorted(body["required"]) == ["from", "text"]
         assert set(body["properties"]) == {"from", "text", "provisionalId"}
         assert body["properties"]["text"]["maxLength"] == 4000
+
+
+@pytest.mark.parametrize(("path", "flag"), [(TYPING, "typing"), (PRESENCE, "leave")])
+def test_typing_and_presence_bodies_in_three_media_types(
+    document: dict[str, Any], path: str, flag: str
+) -> None:
+    operation = document["paths"][path]["post"]
+    content = operation["requestBody"]["content"]
+    assert list(content) == FORMS
+    schemas = document["components"]["schemas"]
+    for media in FORMS:
+        body = schemas[content[media]["schema"]["$ref"].rsplit("/", 1)[1]]
+        assert body["required"] == ["from"]
+        assert set(body["properties"]) == {"from", flag}
+    assert "event: " in operation["description"]
+
+
+def test_the_presence_answer_lists_members_with_no_other_key(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    answer, member = schemas["PresenceList"], schemas["PresentMember"]
+    assert sorted(answer["required"]) == ["count", "members"]
+    assert answer["additionalProperties"] is False
+    assert sorted(member["required"]) == ["from", "lastSeen"]
+    assert set(member["properties"]) == {"from", "user", "lastSeen"}
+    assert member["additionalProperties"] is False
 
 
 def test_the_text_limit_follows_the_settings() -> None:
