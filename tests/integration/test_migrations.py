@@ -18,8 +18,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from flychat.adapters.sql.engine import create_sql_engine
-from flychat.adapters.sql.migrate import alembic_config, downgrade_sql, migrate_sql
 from flychat.adapters.sql.log import open_sql_log
+from flychat.adapters.sql.migrate import alembic_config, downgrade_sql, migrate_sql
 from flychat.adapters.sql.tables import metadata
 from flychat.domain.model import Draft, RoomId
 from tests.support.servers import ROOT
