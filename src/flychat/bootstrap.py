@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flychat.adapters.grip.expiry import ExpiryCloser
 from flychat.adapters.grip.proxy import parse_grip_url
 from flychat.adapters.grip.publisher import GripPublisher
 from flychat.adapters.local_broker import LocalBroker
 from flychat.adapters.memory import InMemoryMessageLog
+from flychat.adapters.tokens import JwtVerifier
 from flychat.config import Settings
 from flychat.domain.messages import Chat, ChatRules
-from flychat.domain.ports import LiveFeed, MessageLog, Publisher
+from flychat.domain.ports import LiveFeed, MessageLog, Publisher, TokenVerifier
+from flychat.domain.ratelimit import RateLimiter
 
 
 @dataclass
@@ -25,6 +29,14 @@ class Services:
     chat: Chat
     feed: LiveFeed
     grip_sig_keys: tuple[bytes | str, ...] = ()
+    verifier: TokenVerifier | None = None
+    limiter: RateLimiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.verifier is None and self.settings.auth_enabled:
+            self.verifier = token_verifier(self.settings)
+        if self.limiter is None and self.settings.post_rate is not None:
+            self.limiter = RateLimiter(self.settings.post_rate, time.monotonic)
 
 
 def utc_now() -> datetime:
@@ -57,6 +69,19 @@ async def open_message_log(settings: Settings) -> AsyncIterator[MessageLog]:
         raise ValueError(f"unsupported store {scheme!r}")
 
 
+def token_verifier(settings: Settings) -> TokenVerifier | None:
+    """The verifier of access tokens that the settings configure; None in open mode."""
+    if not settings.auth_enabled:
+        return None
+    return JwtVerifier(
+        secret=settings.auth_secret,
+        public_key=settings.auth_public_key,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        leeway_seconds=settings.auth_leeway_seconds,
+    )
+
+
 def chat_rules(settings: Settings) -> ChatRules:
     """The domain's limits, taken from the settings."""
     return ChatRules(
@@ -81,6 +106,10 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             stack.push_async_callback(grip.close)
             publishers.append(grip)
             grip_sig_keys = tuple(p.sig_key for p in proxies if p.sig_key is not None)
+            if settings.auth_enabled:
+                closer = ExpiryCloser(grip, settings.grip_prefix)
+                closer.start()
+                stack.push_async_callback(closer.stop)
         chat = Chat(log, publishers, utc_now, new_provisional_id, chat_rules(settings))
         yield Services(settings, chat, feed=broker, grip_sig_keys=grip_sig_keys)
 

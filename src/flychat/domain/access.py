@@ -11,6 +11,8 @@ from flychat.domain.errors import FlychatError, InvalidInput
 from flychat.domain.model import RoomId, validate_sender
 
 Action = Literal["read", "post"]
+EXPIRY_SLOT_SECONDS = 30
+"""GRIP streams are grouped by when their token expires, in slots of this many seconds."""
 
 
 class NotAuthenticated(FlychatError):
@@ -112,6 +114,15 @@ def caller_from_claims(claims: Mapping[str, object]) -> Caller:
     return Caller(sub, name, Grants.from_claim(claims.get("rooms")), float(exp))
 
 
-def expiry_slot(expires: float, slot_seconds: int) -> int:
-    """The number of the first slot boundary at or after ``expires`` (epoch seconds / slot)."""
+def expiry_slot(expires: float, slot_seconds: int = EXPIRY_SLOT_SECONDS) -> int:
+    """The slot of a token expiring at ``expires``: the first boundary at or after it.
+
+    Slot ``k`` ends at ``k * slot_seconds`` (epoch seconds); every token in it has expired then.
+    """
     return math.ceil(expires / slot_seconds)
+
+
+def slots_ended(now: float, slot_seconds: int = EXPIRY_SLOT_SECONDS) -> tuple[int, int]:
+    """The slot that ended last at ``now`` and the one before (closing twice is harmless)."""
+    last = math.floor(now / slot_seconds)
+    return last, last - 1

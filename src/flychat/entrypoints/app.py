@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
@@ -44,4 +45,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         request_max_body_size=config.max_body_bytes,
+        cors_config=cors_config(config),
+    )
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """CORS with credentials for ``FLYCHAT_CORS_ORIGINS``; None when none are listed."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+        allow_credentials=True,
+        expose_headers=["Retry-After", "WWW-Authenticate"],
     )

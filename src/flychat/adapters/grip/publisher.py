@@ -105,6 +105,11 @@ class GripPublisher:
         channel = provisional_channel(self.prefix, room)
         self._enqueue(stream_item(channel, sse_retraction(provisional_id)))
 
+    def publish_close(self, channel: str) -> None:
+        """Enqueue an ``http-stream`` close: the proxy ends every stream held on ``channel``."""
+        item = {"channel": channel, "http-stream": {"action": "close"}}
+        self._enqueue(json.dumps(item, separators=(",", ":")).encode())
+
     def _enqueue(self, item: bytes) -> None:
         if self._closed:
             log.warning("GRIP publisher closed; dropping an item (streams recover)")
