@@ -14,7 +14,7 @@ from flychat.adapters.grip.proxy import parse_grip_url
 from flychat.adapters.grip.publisher import GripPublisher
 from flychat.adapters.local_broker import LocalBroker
 from flychat.adapters.memory import InMemoryMessageLog
-from flychat.adapters.tokens import JwtVerifier
+from flychat.adapters.tokens import JwtVerifier, issue_token
 from flychat.config import Settings
 from flychat.domain.messages import Chat, ChatRules
 from flychat.domain.ports import LiveFeed, MessageLog, Publisher, TokenVerifier
@@ -79,6 +79,38 @@ def token_verifier(settings: Settings) -> TokenVerifier | None:
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
         leeway_seconds=settings.auth_leeway_seconds,
+    )
+
+
+def sign_token(
+    settings: Settings,
+    sub: str,
+    *,
+    name: str | None = None,
+    read: tuple[str, ...] = (),
+    post: tuple[str, ...] = (),
+    ttl_seconds: float = 3600,
+) -> str:
+    """A token signed with ``FLYCHAT_AUTH_SECRET`` (with the configured ``iss``/``aud``).
+
+    Raise ValueError when no secret is configured (a public key cannot sign).
+    """
+    if settings.auth_secret is None:
+        if settings.auth_public_key is not None:
+            raise ValueError(
+                "flychat token signs with FLYCHAT_AUTH_SECRET; with FLYCHAT_AUTH_PUBLIC_KEY "
+                "tokens are signed by whoever holds the private key"
+            )
+        raise ValueError("flychat token needs FLYCHAT_AUTH_SECRET to sign with")
+    return issue_token(
+        settings.auth_secret,
+        sub,
+        name=name,
+        read=read,
+        post=post,
+        ttl_seconds=ttl_seconds,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
     )
 
 

@@ -164,4 +164,8 @@ def issue_token(
         claims["iss"] = issuer
     if audience is not None:
         claims["aud"] = audience
+    try:
+        caller_from_claims(claims)
+    except NotAuthenticated as exc:
+        raise ValueError(exc.reason) from None
     return jwt.encode(claims, check_secret(secret), algorithm="HS256")

@@ -133,9 +133,7 @@ def client_address(request: Request[Any, Any, Any], trusted: tuple[Any, ...]) ->
     return address
 
 
-def check_rate(
-    services: Services, request: Request[Any, Any, Any], caller: Caller | None
-) -> None:
+def check_rate(services: Services, request: Request[Any, Any, Any], caller: Caller | None) -> None:
     """Count this POST against its sender; raise RateLimited when over the limit."""
     limiter = services.limiter
     if limiter is None:
