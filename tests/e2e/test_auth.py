@@ -361,6 +361,7 @@ async def test_session_with_a_bad_token_is_401_without_cookie(
         "/auth/session", data={"token": token}, headers={"Accept": "text/html"}
     )
     assert page.status_code == 401 and "<form" in page.text
+    assert page.headers["content-type"].startswith("text/html")
 
 
 async def test_logout_clears_the_cookie(auth_client: httpx.AsyncClient) -> None:

@@ -36,7 +36,9 @@ def _refused(request: Request[Any, Any, Any], exc: NotAuthenticated, next_path: 
     if "text/html" in request.headers.get("accept", ""):
         room = next_path.strip("/").split("/")[0].split("?")[0] or "default"
         context = {"room": room, "next": next_path, "error": f"Not signed in: {exc.reason}."}
-        return Template("signin.html", context=context, status_code=401, headers=headers)
+        return Template(
+            "signin.html", context=context, status_code=401, headers=headers, media_type="text/html"
+        )
     return Response({"error": exc.reason}, status_code=401, headers=headers)
 
 
