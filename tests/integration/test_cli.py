@@ -7,11 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import jwt
 
 from flychat.adapters.tokens import JwtVerifier
 from flychat.domain.model import RoomId
-from tests.support.servers import ROOT
+from tests.support.servers import ROOT, flychat_process
 from tests.support.tokens import SECRET, rsa_pair
 
 
@@ -85,3 +86,20 @@ def test_token_command_needs_the_secret(tmp_path: Path) -> None:
     assert bad_sub.returncode == 1 and "sub" in bad_sub.stderr
     bad_ttl = flychat("token", "--sub", "a", "--ttl", "soon", FLYCHAT_AUTH_SECRET="x" * 32)
     assert bad_ttl.returncode == 2 and "duration" in bad_ttl.stderr
+
+
+def test_serve_believes_forwarded_for_only_from_trusted_proxies() -> None:
+    """uvicorn's own X-Forwarded-For handling is off: FLYCHAT_TRUSTED_PROXIES decides."""
+    env = {"FLYCHAT_DATABASE_URL": "memory://", "FLYCHAT_POST_RATE": "1/60"}
+    for trusted, expected in (("", [200, 429]), ("127.0.0.1", [200, 200])):
+        with flychat_process({**env, "FLYCHAT_TRUSTED_PROXIES": trusted}) as app:
+            statuses = [
+                httpx.post(
+                    f"{app.base_url}/rooms/rl/messages/",
+                    data={"from": "a", "text": "hi"},
+                    headers={"X-Forwarded-For": f"198.51.100.{n}"},
+                    timeout=5,
+                ).status_code
+                for n in range(2)
+            ]
+        assert statuses == expected, trusted

@@ -117,10 +117,13 @@ def check_cross_site(services: Services, request: Request[Any, Any, Any]) -> Non
         )
 
 
-def client_address(request: Request[Any, Any, Any], trusted: tuple[Any, ...]) -> str:
-    """The client's address; ``X-Forwarded-For`` is followed only through trusted proxies."""
-    peer = request.client.host if request.client else ""
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+def client_address(peer: str, forwarded_for: str | None, trusted: tuple[Any, ...]) -> str:
+    """The client's address: ``peer``, or through trusted proxies the ``X-Forwarded-For`` hop.
+
+    Walks ``X-Forwarded-For`` from the right while each hop is a trusted proxy; the first
+    untrusted (or unparsable) hop is the client.
+    """
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
     address = peer
     for hop in [peer, *reversed(hops)]:
         address = hop
@@ -141,7 +144,9 @@ def check_rate(services: Services, request: Request[Any, Any, Any], caller: Call
     if caller is not None:
         key = f"sub:{caller.sub}"
     else:
-        key = f"ip:{client_address(request, services.settings.trusted_proxies)}"
+        peer = request.client.host if request.client else ""
+        forwarded = request.headers.get("x-forwarded-for")
+        key = f"ip:{client_address(peer, forwarded, services.settings.trusted_proxies)}"
     wait = limiter.hit(key)
     if wait is not None:
         raise RateLimited(wait)

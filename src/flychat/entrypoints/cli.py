@@ -46,6 +46,7 @@ def serve(settings: Settings) -> None:
         log_level=settings.log_level,
         timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         lifespan="on",
+        proxy_headers=False,
     )
 
     def end_streams() -> None:
