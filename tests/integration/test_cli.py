@@ -103,3 +103,17 @@ def test_serve_believes_forwarded_for_only_from_trusted_proxies() -> None:
                 for n in range(2)
             ]
         assert statuses == expected, trusted
+
+
+def test_migrate_needs_nothing_from_the_working_folder(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "FLYCHAT_DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "flychat.entrypoints.cli", "migrate"],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "flychat.db").is_file()

@@ -118,6 +118,7 @@ async def read_messages(
             settings.keepalive_seconds,
             settings.gap_wait_seconds,
             None if caller is None else caller.expires,
+            retry_ms=settings.sse_retry_ms,
         )
         return Stream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     limit = _query_int(request, "limit")

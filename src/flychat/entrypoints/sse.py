@@ -9,7 +9,14 @@ from flychat.domain.messages import Chat
 from flychat.domain.model import RoomId, parse_position
 from flychat.domain.ordering import Sequencer
 from flychat.domain.ports import Inbox, LiveFeed
-from flychat.domain.wire import Durable, sse_comment, sse_message, sse_open, sse_reset
+from flychat.domain.wire import (
+    Durable,
+    sse_comment,
+    sse_message,
+    sse_open,
+    sse_reset,
+    sse_retry,
+)
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -50,16 +57,19 @@ async def direct_stream(
     keepalive_seconds: float,
     gap_wait_seconds: float,
     expires_at: float | None = None,
+    *,
+    retry_ms: int,
 ) -> AsyncIterator[bytes]:
     """Yield the SSE stream of ``room`` for a client resuming at ``position``.
 
+    The first chunk starts with ``retry: retry_ms``, then ``stream-open`` and the replay.
     With ``expires_at`` (epoch seconds: the token's ``exp``) the stream ends cleanly then.
     """
     deadline = None if expires_at is None else time.monotonic() + expires_at - time.time()
     subscription = feed.subscribe(room)
     try:
         replay = await chat.replay(room, position)
-        head = [sse_open()]
+        head = [sse_retry(retry_ms), sse_open()]
         if replay.reset:
             head.append(sse_reset(replay.last_id))
         head.extend(sse_message(m) for m in replay.messages)
