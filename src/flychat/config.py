@@ -55,6 +55,9 @@ class Settings:
         """True when tokens are required (a secret or a public key is configured)."""
         return self.auth_secret is not None or self.auth_public_key is not None
 
+    presence_ttl: int = 60
+    presence_sweep_seconds: float = 5.0
+
     @property
     def store_scheme(self) -> str:
         """The storage kind named by the database URL: memory, sqlite, postgresql, dynamodb."""
@@ -230,6 +233,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_CORS_ORIGINS": ("cors_origins", _origins),
     "FLYCHAT_POST_RATE": ("post_rate", _rate),
     "FLYCHAT_TRUSTED_PROXIES": ("trusted_proxies", _networks),
+    "FLYCHAT_PRESENCE_TTL": ("presence_ttl", _int(2, 86_400)),
+    "FLYCHAT_PRESENCE_SWEEP_SECONDS": ("presence_sweep_seconds", _seconds(0.1, 10)),
 }
 
 ENV_VARIABLES = tuple(_FIELDS)

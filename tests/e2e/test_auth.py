@@ -394,3 +394,63 @@ async def test_pages_sign_in_chat_or_403(auth_client: httpx.AsyncClient, room: s
     expired = {"Cookie": f"flychat_token={grant(me, read=[room], ttl=-60)}", **html}
     signed_out = await auth_client.get(f"/{room}", headers=expired)
     assert signed_out.status_code == 200 and "signed out" in signed_out.text
+
+
+async def test_typing_and_presence_need_their_grants(
+    auth_client: httpx.AsyncClient, room: str
+) -> None:
+    typing, presence = f"/rooms/{room}/typing", f"/rooms/{room}/presence"
+    reader_only = bearer(grant(sub(), read=[room], post=[]))
+    poster_only = bearer(grant(sub(), read=[], post=[room]))
+    assert_refused(await auth_client.post(typing, data={"from": "x"}), 401, REALM)
+    assert_refused(await auth_client.post(presence, data={"from": "x"}), 401, REALM)
+    assert_refused(await auth_client.get(presence), 401, REALM)
+    assert_refused(await auth_client.post(typing, headers=reader_only), 403, SCOPE)
+    assert_refused(await auth_client.post(presence, headers=poster_only), 403, SCOPE)
+    assert_refused(await auth_client.get(presence, headers=poster_only), 403, SCOPE)
+    bad_body = {**reader_only, "Content-Type": "text/plain"}
+    assert_refused(
+        await auth_client.post(presence, content=b"x", headers={"Content-Type": "text/plain"}),
+        401,
+        REALM,
+    )
+    assert (await auth_client.post(presence, content=b"x", headers=bad_body)).status_code == 415
+    assert (await auth_client.get(presence, headers=reader_only)).json()["count"] == 0
+
+
+async def test_presence_and_typing_are_keyed_by_the_token(
+    auth_client: httpx.AsyncClient, room: str
+) -> None:
+    me = sub()
+    token = bearer(grant(me, name="Alice Liddell", read=[room], post=[room]))
+    async with open_stream(auth_client, room, headers=token) as stream:
+        assert (await stream.next()).event == "stream-open"
+        beat = await auth_client.post(
+            f"/rooms/{room}/presence", data={"from": "mallory"}, headers=token
+        )
+        assert beat.status_code == 200
+        [member] = beat.json()["members"]
+        assert list(member) == ["from", "user", "lastSeen"]
+        assert (member["from"], member["user"]) == ("Alice Liddell", me)
+        typed = await auth_client.post(f"/rooms/{room}/typing", json={}, headers=token)
+        assert typed.status_code == 204
+        appeared, typing = await stream.take(2)
+        assert (appeared.event, appeared.json()) == (
+            "presence",
+            {"from": "Alice Liddell", "user": me, "present": True},
+        )
+        assert typing.event == "typing"
+        assert list(typing.json()) == ["from", "user", "typing", "seconds"]
+        assert typing.json()["user"] == me
+
+
+async def test_cross_site_cookie_presence_is_refused(
+    auth_client: httpx.AsyncClient, room: str
+) -> None:
+    cookie = {"Cookie": f"flychat_token={grant(sub(), read=[room])}"}
+    refused = await auth_client.post(
+        f"/rooms/{room}/presence", headers={**cookie, "Origin": "https://evil.example"}
+    )
+    assert refused.status_code == 403
+    listed = await auth_client.get(f"/rooms/{room}/presence", headers=cookie)
+    assert listed.json()["count"] == 0

@@ -17,6 +17,7 @@ from flychat.config import Settings, load_settings
 from flychat.entrypoints.errors import EXCEPTION_HANDLERS
 from flychat.entrypoints.http import API_HANDLERS
 from flychat.entrypoints.pages import PAGE_HANDLERS
+from flychat.entrypoints.presence import PRESENCE_HANDLERS
 from flychat.entrypoints.session import SESSION_HANDLERS
 
 HERE = Path(__file__).parent
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return Litestar(
         route_handlers=[
             *API_HANDLERS,
+            *PRESENCE_HANDLERS,
             *PAGE_HANDLERS,
             *SESSION_HANDLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),

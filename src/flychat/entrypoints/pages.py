@@ -65,6 +65,7 @@ async def _chat_page(
         "messages": [message_fields(m) for m in page.messages],
         "last_id": page.last_id,
         "max_text_length": services.settings.max_text_length,
+        "presence_ttl": services.settings.presence_ttl,
     }
     return Template("chat.html", context=context)
 

@@ -10,7 +10,7 @@
 //   and reports "signed-out" instead of retrying forever.
 // - It reports a connection state: connecting, connected, reconnecting, offline, signed-out.
 
-const EVENT_TYPES = ["stream-open", "message", "stream-reset"];
+const EVENT_TYPES = ["stream-open", "message", "stream-reset", "typing", "presence"];
 
 export const STATES = Object.freeze({
   CONNECTING: "connecting",
