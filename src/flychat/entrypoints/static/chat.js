@@ -211,6 +211,7 @@ function signOut() {
   form.querySelector("button[type=submit]").disabled = true;
   input.disabled = true;
   stream.close();
+  presence.leave();
   showState(STATES.SIGNED_OUT);
 }
 
