@@ -16,6 +16,7 @@ from flychat.bootstrap import Services, build_services
 from flychat.config import Settings, load_settings
 from flychat.entrypoints.errors import EXCEPTION_HANDLERS
 from flychat.entrypoints.http import API_HANDLERS
+from flychat.entrypoints.openapi.document import DocumentSettings, openapi_config
 from flychat.entrypoints.pages import PAGE_HANDLERS
 from flychat.entrypoints.presence import PRESENCE_HANDLERS
 from flychat.entrypoints.session import SESSION_HANDLERS
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         request_max_body_size=config.max_body_bytes,
         cors_config=cors_config(config),
+        openapi_config=openapi_config(DocumentSettings(config.max_text_length)),
     )
 
 

@@ -24,6 +24,8 @@ from flychat.entrypoints.grip.stream import (
     grip_stream_answer,
     is_recovery_request,
 )
+from flychat.entrypoints.openapi import operations as docs
+from flychat.entrypoints.openapi.document import documented
 from flychat.entrypoints.sse import (
     SSE_HEADERS,
     direct_stream,
@@ -55,7 +57,7 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
     return value
 
 
-@post(MESSAGES_PATH, status_code=200)
+@post(MESSAGES_PATH, status_code=200, operation_class=documented(docs.SEND_MESSAGE))
 async def send_message(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
 ) -> dict[str, Any]:
@@ -87,7 +89,7 @@ async def send_message(
     return message_fields(message)
 
 
-@get(MESSAGES_PATH)
+@get(MESSAGES_PATH, operation_class=documented(docs.READ_MESSAGES))
 async def read_messages(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
 ) -> Response[Any]:
@@ -145,13 +147,13 @@ async def recover_expiring(
     return await grip_recovery_answer(services, room_id, request, slot)
 
 
-@get("/healthz")
+@get("/healthz", operation_class=documented(docs.HEALTHZ))
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@get("/readyz")
+@get("/readyz", operation_class=documented(docs.READYZ))
 async def readyz(state: State) -> Response[dict[str, str]]:
     """Readiness: the store answers."""
     await services_of(state).chat.log.check()
