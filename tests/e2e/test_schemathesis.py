@@ -47,11 +47,20 @@ def schemathesis(base_url: str, seconds: int, folder: Path) -> subprocess.Comple
     )
 
 
+AUTH_SECRET = "schemathesis-only-secret-" + "x" * 32
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("store", "seconds"), [("memory", 35), ("sqlite", 15)])
+@pytest.mark.parametrize(
+    ("store", "seconds"), [("memory", 35), ("sqlite", 15), ("memory-auth", 12)]
+)
 def test_schemathesis_finds_nothing(store: str, seconds: int, tmp_path: Path) -> None:
-    url = "memory://" if store == "memory" else migrated_sqlite(tmp_path / "schemathesis.db")
-    with flychat_process({"FLYCHAT_DATABASE_URL": url}) as app:
+    """Open mode on two stores; then auth on with no token sent (the room routes answer 401)."""
+    url = "memory://" if store != "sqlite" else migrated_sqlite(tmp_path / "schemathesis.db")
+    env = {"FLYCHAT_DATABASE_URL": url}
+    if store == "memory-auth":
+        env["FLYCHAT_AUTH_SECRET"] = AUTH_SECRET
+    with flychat_process(env) as app:
         result = schemathesis(app.base_url, seconds, tmp_path)
         log = app.stderr_text()
     report = f"{result.stdout}\n{result.stderr}\n--- app stderr ---\n{log[-4000:]}"

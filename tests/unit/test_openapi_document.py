@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import version
 from typing import Any
 
@@ -11,6 +12,7 @@ from openapi_spec_validator import validate
 
 from flychat.config import Settings
 from flychat.entrypoints.app import create_app
+from flychat.entrypoints.auth import COOKIE, INSUFFICIENT_SCOPE, INVALID_TOKEN, REALM
 from flychat.entrypoints.http import API_HANDLERS
 from flychat.entrypoints.openapi.document import (
     DocumentedOperation,
@@ -59,6 +61,8 @@ def test_every_operation_as_served(document: dict[str, Any]) -> None:
         (TYPING, "post"),
         (PRESENCE, "post"),
         (PRESENCE, "get"),
+        ("/auth/session", "post"),
+        ("/auth/logout", "post"),
     }
 
 
@@ -82,15 +86,84 @@ def test_every_handler_in_the_schema_is_documented_by_flychat() -> None:
 
 
 def test_statuses_each_operation_answers_with(document: dict[str, Any]) -> None:
-    assert statuses(document, MESSAGES, "post") == {200, 400, 404, 413, 415, 503}
-    assert statuses(document, MESSAGES, "get") == {200, 400, 404, 503}
+    auth = {401, 403}
+    assert statuses(document, MESSAGES, "post") == {200, 400, 404, 413, 415, 429, 503} | auth
+    assert statuses(document, MESSAGES, "get") == {200, 400, 404, 503} | auth
     assert statuses(document, "/readyz", "get") == {200, 503}
     assert statuses(document, "/healthz", "get") == {200}
     assert statuses(document, "/", "get") == {302}
-    assert statuses(document, "/{room}", "get") == {200, 400, 404}
-    assert statuses(document, TYPING, "post") == {204, 400, 404, 413, 415}
-    assert statuses(document, PRESENCE, "post") == {200, 400, 404, 413, 415, 503}
-    assert statuses(document, PRESENCE, "get") == {200, 400, 404, 503}
+    assert statuses(document, "/{room}", "get") == {200, 400, 403, 404}
+    assert statuses(document, TYPING, "post") == {204, 400, 404, 413, 415} | auth
+    assert statuses(document, PRESENCE, "post") == {200, 400, 404, 413, 415, 503} | auth
+    assert statuses(document, PRESENCE, "get") == {200, 400, 404, 503} | auth
+    assert statuses(document, "/auth/session", "post") == {303, 401, 404}
+    assert statuses(document, "/auth/logout", "post") == {303}
+
+
+ROOM_OPERATIONS = [
+    (MESSAGES, "post"),
+    (MESSAGES, "get"),
+    (TYPING, "post"),
+    (PRESENCE, "post"),
+    (PRESENCE, "get"),
+]
+
+
+def test_the_token_is_optional_on_the_room_operations(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert schemes["cookieAuth"]["in"] == "cookie"
+    assert schemes["cookieAuth"]["name"] == COOKIE
+    optional = [{}, {"bearerAuth": []}, {"cookieAuth": []}]
+    for path, method in [*ROOM_OPERATIONS, ("/{room}", "get")]:
+        assert document["paths"][path][method]["security"] == optional
+    for path in ("/healthz", "/readyz", "/auth/session", "/auth/logout"):
+        assert "security" not in next(iter(document["paths"][path].values()))
+
+
+@pytest.mark.parametrize(("path", "method"), ROOM_OPERATIONS)
+def test_auth_refusals_document_the_challenge_as_sent(
+    document: dict[str, Any], path: str, method: str
+) -> None:
+    responses = document["paths"][path][method]["responses"]
+    challenge = responses["401"]["headers"]["WWW-Authenticate"]
+    assert challenge["required"] is True
+    pattern = re.compile(challenge["schema"]["pattern"])
+    assert pattern.match(REALM) and pattern.match(INVALID_TOKEN)
+    assert not pattern.match(INSUFFICIENT_SCOPE)
+    scope = responses["403"]["headers"]["WWW-Authenticate"]
+    assert re.match(scope["schema"]["pattern"], INSUFFICIENT_SCOPE)
+    assert scope["required"] is (method == "get")
+    error = {"$ref": "#/components/schemas/Error"}
+    assert responses["401"]["content"]["application/json"]["schema"] == error
+    assert responses["403"]["content"]["application/json"]["schema"] == error
+
+
+def test_the_rate_limit_answer_carries_retry_after(document: dict[str, Any]) -> None:
+    limited = document["paths"][MESSAGES]["post"]["responses"]["429"]
+    assert limited["headers"]["Retry-After"]["required"] is True
+    assert "FLYCHAT_POST_RATE" in limited["description"]
+
+
+def test_messages_and_members_carry_user_after_from(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    assert list(schemas["Message"]["properties"])[:4] == ["id", "provisionalId", "from", "user"]
+    assert "user" not in schemas["Message"]["required"]
+    assert list(schemas["PresentMember"]["properties"])[:2] == ["from", "user"]
+
+
+def test_sign_in_and_out_redirect_with_the_cookie(document: dict[str, Any]) -> None:
+    session = document["paths"]["/auth/session"]["post"]
+    assert list(session["requestBody"]["content"]) == FORMS[:2]
+    assert document["components"]["schemas"]["SessionForm"]["required"] == ["token"]
+    for path in ("/auth/session", "/auth/logout"):
+        headers = document["paths"][path]["post"]["responses"]["303"]["headers"]
+        assert headers["Location"]["required"] and headers["Set-Cookie"]["required"]
+    assert "WWW-Authenticate" in session["responses"]["401"]["headers"]
+
+
+def test_the_expiry_recovery_route_stays_out(document: dict[str, Any]) -> None:
+    assert not [path for path in document["paths"] if "expiry" in path]
 
 
 def test_the_post_body_in_three_media_types(document: dict[str, Any]) -> None:

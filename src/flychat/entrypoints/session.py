@@ -13,6 +13,8 @@ from litestar.response import Redirect, Response, Template
 from flychat.domain.access import Caller, NotAuthenticated
 from flychat.entrypoints.auth import COOKIE, INVALID_TOKEN, REALM
 from flychat.entrypoints.http import services_of
+from flychat.entrypoints.openapi import operations as docs
+from flychat.entrypoints.openapi.document import documented
 
 
 def local_path(raw: object) -> str:
@@ -42,7 +44,7 @@ def _refused(request: Request[Any, Any, Any], exc: NotAuthenticated, next_path: 
     return Response({"error": exc.reason}, status_code=401, headers=headers)
 
 
-@post("/auth/session", include_in_schema=False, status_code=303)
+@post("/auth/session", status_code=303, operation_class=documented(docs.CREATE_SESSION))
 async def create_session(request: Request[Any, Any, Any], state: State) -> Any:
     """Validate the form's ``token``, set it as the cookie and go to ``next`` (a local path)."""
     services = services_of(state)
@@ -75,7 +77,7 @@ async def create_session(request: Request[Any, Any, Any], state: State) -> Any:
     return Redirect(next_path, status_code=303, cookies=[cookie])
 
 
-@post("/auth/logout", include_in_schema=False, status_code=303)
+@post("/auth/logout", status_code=303, operation_class=documented(docs.END_SESSION))
 async def end_session(request: Request[Any, Any, Any]) -> Redirect:
     """Clear the cookie and go to ``/``."""
     cleared = Cookie(

@@ -102,6 +102,8 @@ class Doc:
     body: Mapping[str, Content] | None = None
     trailing_slash: bool = False
     description: str = ""
+    optional_auth: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Security schemes (name → scheme object), any one of which may be used; or none."""
 
     def with_responses(self, extra: Mapping[int, Reply]) -> Doc:
         """The same operation with more (or replaced) statuses."""
@@ -125,6 +127,8 @@ class Doc:
         if self.body is not None:
             content = {media: c.render() for media, c in self.body.items()}
             out["requestBody"] = {"required": True, "content": content}
+        if self.optional_auth:
+            out["security"] = [{}, *({name: []} for name in self.optional_auth)]
         out["responses"] = {str(s): r.render(every) for s, r in sorted(self.responses.items())}
         return out
 
@@ -172,6 +176,7 @@ class Document(OpenAPI):
         out = super().to_schema()
         paths: dict[str, Any] = {}
         shapes: set[Shape] = set()
+        schemes: dict[str, Any] = {}
         for path, item in (self.paths or {}).items():
             rendered = dict(out["paths"][path])
             slashes = set()
@@ -181,6 +186,7 @@ class Document(OpenAPI):
                     every = self.settings.every_response_headers
                     rendered[method] = operation.doc.render(rendered[method], every)
                     shapes |= operation.doc.shapes()
+                    schemes |= {k: dict(v) for k, v in operation.doc.optional_auth.items()}
                     slashes.add(operation.doc.trailing_slash)
             if len(slashes) > 1:
                 raise ValueError(f"{path}: every method must agree on the trailing slash")
@@ -188,6 +194,8 @@ class Document(OpenAPI):
         out["paths"] = paths
         components = out.setdefault("components", {})
         components["schemas"] = {**components.get("schemas", {}), **self._schemas(shapes)}
+        if schemes:
+            components["securitySchemes"] = {**components.get("securitySchemes", {}), **schemes}
         return out
 
     def _schemas(self, shapes: set[Shape]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from flychat.entrypoints.openapi.shapes import (
     Ready,
     RoomName,
     Sender,
+    SessionForm,
     TypingBody,
     TypingBodyJson,
     json_schema,
@@ -47,6 +48,63 @@ STORAGE_DOWN = json_reply(
     headers={"Retry-After": RETRY_AFTER},
 )
 
+AUTH_ON = (
+    "Only with identity and access on (`FLYCHAT_AUTH_SECRET` or `FLYCHAT_AUTH_PUBLIC_KEY` set)."
+)
+TOKEN = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": f"{AUTH_ON} `Authorization: Bearer <token>`; wins over the cookie.",
+    },
+    "cookieAuth": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "flychat_token",
+        "description": f"{AUTH_ON} The cookie `POST /auth/session` sets (the bundled client).",
+    },
+}
+"""Optional on the room operations: open mode (auth off) needs no token and ignores one."""
+
+CHALLENGE = header(
+    '`Bearer realm="flychat"`, with `, error="invalid_token"` when a token was given.',
+    {"type": "string", "pattern": r'^Bearer realm="flychat"(?:, error="invalid_token")?$'},
+    required=True,
+)
+SCOPE = r'^Bearer realm="flychat", error="insufficient_scope"$'
+NOT_GRANTED = header(
+    '`Bearer realm="flychat", error="insufficient_scope"`.', {**TEXT, "pattern": SCOPE}
+)
+UNAUTHENTICATED = json_reply(
+    f"{AUTH_ON} No token (`Authorization: Bearer`, else the `flychat_token` cookie), or one "
+    "that does not verify or has expired.",
+    Error,
+    headers={"WWW-Authenticate": CHALLENGE},
+)
+CROSS_SITE = (
+    ", or the POST is authenticated only by the cookie and carries an `Origin` that is neither "
+    "the app's own nor in `FLYCHAT_CORS_ORIGINS` (then without `WWW-Authenticate`)"
+)
+
+
+def forbidden(action: str, *, post: bool) -> Reply:
+    """The 403 of a room operation needing ``action``; a POST also refuses cross-site cookies."""
+    return json_reply(
+        f"{AUTH_ON} The token does not grant `{action}` in the room"
+        f"{CROSS_SITE if post else ''}. Nothing was stored or published.",
+        Error,
+        headers={"WWW-Authenticate": {**NOT_GRANTED, "required": not post}},
+    )
+
+
+RATE_LIMITED = json_reply(
+    "Over `FLYCHAT_POST_RATE` (unset: never), in both modes: too many POSTs from this sender "
+    "(the token's `sub`, else the client address). Nothing was stored or published.",
+    Error,
+    headers={"Retry-After": {**RETRY_AFTER, "required": True}},
+)
+
 NEW_MESSAGE_BODY = {
     FORM: Content(("NewMessage",)),
     MULTIPART: Content(("NewMessage",)),
@@ -62,6 +120,7 @@ SEND_MESSAGE = Doc(
     parameters=[ROOM],
     body=NEW_MESSAGE_BODY,
     trailing_slash=True,
+    optional_auth=TOKEN,
     responses={
         200: json_reply(
             "The stored message; a repeated `provisionalId` answers the message already stored.",
@@ -73,9 +132,12 @@ SEND_MESSAGE = Doc(
             FieldError,
             Error,
         ),
+        401: UNAUTHENTICATED,
+        403: forbidden("post", post=True),
         404: NO_ROUTE,
         413: TOO_BIG,
         415: json_reply(BAD_BODY, Error),
+        429: RATE_LIMITED,
         503: json_reply(
             "Storage is unavailable; the provisional event was retracted. Retry with the same "
             "`provisionalId` (`Retry-After`).",
@@ -99,6 +161,7 @@ READ_MESSAGES = Doc(
     operation_id="readMessages",
     summary="Read a room's history (JSON) or stream it (SSE)",
     trailing_slash=True,
+    optional_auth=TOKEN,
     parameters=[
         ROOM,
         parameter("query", "after", "Messages with an id greater than this.", POSITION),
@@ -159,6 +222,8 @@ READ_MESSAGES = Doc(
             "given together.",
             FieldError,
         ),
+        401: UNAUTHENTICATED,
+        403: forbidden("read", post=False),
         404: NO_ROUTE,
         503: json_reply(
             "Storage is unavailable (`Retry-After`), or a stream was asked for without a GRIP "
@@ -224,9 +289,19 @@ ROOM_PAGE = Doc(
             json_schema(Sender),
         ),
     ],
+    optional_auth=TOKEN,
     responses={
-        200: Reply("The join page, or with `user` the chat page.", {HTML: PAGE}),
+        200: Reply(
+            "The join page, or with `user` the chat page. With auth on, `user` is ignored: the "
+            "chat page for a signed-in reader, else the sign-in page.",
+            {HTML: PAGE},
+        ),
         400: Reply("The join page again, saying why `user` was refused.", {HTML: PAGE}),
+        403: Reply(
+            f"{AUTH_ON} The token does not grant `read` in the room: an HTML error page.",
+            {HTML: PAGE},
+            {"WWW-Authenticate": {**NOT_GRANTED, "required": True}},
+        ),
         404: Reply(
             "Not a room: an HTML page when `Accept` includes `text/html`, else JSON.",
             {HTML: PAGE, JSON: Content((Error,))},
@@ -269,6 +344,7 @@ SEND_TYPING = Doc(
         "and sends nothing; `typing: false` always goes out."
     ),
     parameters=[ROOM],
+    optional_auth=TOKEN,
     body={
         FORM: Content((TypingBody,)),
         MULTIPART: Content((TypingBody,)),
@@ -277,6 +353,8 @@ SEND_TYPING = Doc(
     responses={
         204: Reply("Sent, or a repeat within 2 s that sent nothing."),
         400: bad_ephemeral_input("typing"),
+        401: UNAUTHENTICATED,
+        403: forbidden("post", post=True),
         404: NO_ROUTE,
         413: TOO_BIG,
         415: json_reply(BAD_BODY, Error),
@@ -292,6 +370,7 @@ SEND_PRESENCE = Doc(
         f"`leave=true` when it closes. Members are keyed by the trimmed `from`. {PRESENCE_EVENTS}"
     ),
     parameters=[ROOM],
+    optional_auth=TOKEN,
     body={
         FORM: Content((PresenceBody,)),
         MULTIPART: Content((PresenceBody,)),
@@ -300,6 +379,8 @@ SEND_PRESENCE = Doc(
     responses={
         200: json_reply("The room's members after this heartbeat or leave.", PresenceList),
         400: bad_ephemeral_input("leave"),
+        401: UNAUTHENTICATED,
+        403: forbidden("read", post=True),
         404: NO_ROUTE,
         413: TOO_BIG,
         415: json_reply(BAD_BODY, Error),
@@ -316,10 +397,59 @@ READ_PRESENCE = Doc(
         f"on the room's stream: {PRESENCE_EVENTS}"
     ),
     parameters=[ROOM],
+    optional_auth=TOKEN,
     responses={
         200: json_reply("The room's members.", PresenceList),
         400: json_reply("The room breaks a rule.", FieldError),
+        401: UNAUTHENTICATED,
+        403: forbidden("read", post=False),
         404: NO_ROUTE,
         503: STORAGE_DOWN,
+    },
+)
+
+SIGN_IN_FORM = {FORM: Content((SessionForm,)), MULTIPART: Content((SessionForm,))}
+SET_COOKIE = "Set-Cookie"
+
+CREATE_SESSION = Doc(
+    operation_id="createSession",
+    summary="Sign the bundled client in: set the `flychat_token` cookie",
+    body=SIGN_IN_FORM,
+    responses={
+        303: Reply(
+            "The token verified: the cookie is set (HttpOnly, SameSite=Lax, Secure over https, "
+            "expiring with the token) and the client goes to `next`.",
+            headers={
+                "Location": header(
+                    "`next` when it is a local path, else `/`.", TEXT, required=True
+                ),
+                SET_COOKIE: header("`flychat_token=<token>; ...`.", TEXT, required=True),
+            },
+        ),
+        401: Reply(
+            "No token, or one that does not verify or has expired; no cookie is set. The "
+            "sign-in page again when `Accept` includes `text/html`, else JSON.",
+            {HTML: PAGE, JSON: Content((Error,))},
+            {"WWW-Authenticate": CHALLENGE},
+        ),
+        404: Reply(
+            "Identity and access are off (open mode): there is nothing to sign in to. HTML "
+            "when `Accept` includes `text/html`, else JSON.",
+            {HTML: PAGE, JSON: Content((Error,))},
+        ),
+    },
+)
+
+END_SESSION = Doc(
+    operation_id="endSession",
+    summary="Sign out: clear the `flychat_token` cookie",
+    responses={
+        303: Reply(
+            "The cookie is cleared (in both modes) and the client goes to `/`.",
+            headers={
+                "Location": header("`/`.", TEXT, required=True),
+                SET_COOKIE: header("`flychat_token=; Max-Age=0; ...`.", TEXT, required=True),
+            },
+        ),
     },
 )

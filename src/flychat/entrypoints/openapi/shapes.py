@@ -71,12 +71,23 @@ JsonFlag = bool | FormFlag | None
 """In JSON also `true`/`false`, and `null` for the default."""
 
 
-class Message(Struct, rename={"provisional_id": "provisionalId", "sender": "from"}):
+UserId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=MAX_SENDER_LENGTH,
+        description="The token's `sub`; present only when sent with a token (auth on).",
+    ),
+]
+
+
+class Message(Struct, kw_only=True, rename={"provisional_id": "provisionalId", "sender": "from"}):
     """A stored message; `id` is the room's gapless sequence number."""
 
     id: Annotated[int, Meta(ge=1)]
     provisional_id: ProvisionalId
     sender: Annotated[str, Meta(min_length=1, max_length=MAX_SENDER_LENGTH)]
+    user: UserId | UnsetType = UNSET
     text: Annotated[str, Meta(min_length=1)]
     date: Annotated[str, Meta(pattern=DATE_PATTERN, description="UTC, ISO 8601 with ms and Z.")]
 
@@ -142,13 +153,23 @@ class PresenceBodyJson(Struct):
     leave: JsonFlag | UnsetType = UNSET
 
 
+class SessionForm(Struct):
+    """The sign-in form: the token to keep as the cookie, and where to go next."""
+
+    token: Annotated[str, Meta(description="An access token (JWT); surrounding space ignored.")]
+    next: Annotated[
+        str,
+        Meta(description="Where to go after signing in: a local path (one leading `/`), else `/`."),
+    ] = "/"
+
+
 class PresentMember(Struct, kw_only=True, forbid_unknown_fields=True):
     """A member seen within `FLYCHAT_PRESENCE_TTL` seconds; `user` only when signed in."""
 
     sender: Annotated[str, Meta(min_length=1, max_length=MAX_SENDER_LENGTH)] = msgspec.field(
         name="from"
     )
-    user: str | UnsetType = UNSET
+    user: UserId | UnsetType = UNSET
     last_seen: Annotated[
         str, Meta(pattern=DATE_PATTERN, description="The last heartbeat, UTC, ISO 8601 with ms.")
     ] = msgspec.field(name="lastSeen")
