@@ -138,17 +138,6 @@ def post_memory(ctx: Context) -> Result:
 
 
 @scenario(
-    "sse-direct",
-    "POST -> SSE delivery latency, direct mode on SQLite, subscribers on one room",
-    order=50,
-    key="durable_p99_ms",
-)
-def sse_direct(ctx: Context) -> Result:
-    server = ctx.start_flychat("flychat-sse", ctx.sqlite_url("sse"))
-    return delivery_result(measure_delivery(ctx, server))
-
-
-@scenario(
     "sse-memory",
     "POST -> SSE delivery latency, direct mode on memory:// (fan-out without storage)",
     order=55,

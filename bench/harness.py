@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.install import bin_path, ensure_installed
 from bench.procs import (
     LOOPBACK,
     PYTHON,
@@ -49,7 +50,7 @@ class Options:
     warmup: float = 2.0
     concurrency: int = 32
     load_procs: int = 1
-    rate: float = 50.0
+    rate: float = 200.0
     seconds: float = 10.0
     subscribers: int = 50
     log_level: str = "warning"
@@ -192,6 +193,14 @@ class Context:
         self._scratch = tempfile.TemporaryDirectory(prefix="flychat-bench-")
         self.workdir = Path(self._scratch.name)
         self._children: list[Child] = []
+        self._installed: Path | None = None
+
+    @property
+    def installed_python(self) -> str:
+        """The python of the bench venv, where flychat is installed as users install it."""
+        if self._installed is None:
+            self._installed = ensure_installed()
+        return str(self._installed)
 
     # -- processes -------------------------------------------------------------------
 
@@ -232,11 +241,12 @@ class Context:
     def start_flychat(
         self, name: str, database_url: str, env: Mapping[str, str] | None = None
     ) -> Server:
-        """``flychat serve`` as a child process on a free loopback port, healthy."""
+        """``flychat serve`` of the plain install (bench venv) on a free loopback port, healthy."""
+        self.installed_python  # noqa: B018 - installs or refreshes the bench venv
         port = free_port()
         child = self.spawn(
             name,
-            [PYTHON, "-m", "flychat.entrypoints.cli", "serve"],
+            [str(bin_path("flychat")), "serve"],
             {
                 "FLYCHAT_DATABASE_URL": database_url,
                 "FLYCHAT_HOST": LOOPBACK,
@@ -250,11 +260,11 @@ class Context:
         return server
 
     def start_bare(self, name: str = "bare") -> Server:
-        """The bare Litestar form endpoint (bench/bare_app.py), served like flychat."""
+        """The bare Litestar app (bench/bare_app.py) on the bench venv's stack, like flychat."""
         port = free_port()
         child = self.spawn(
             name,
-            [PYTHON, "-m", "bench.bare_app", "--port", str(port)],
+            [self.installed_python, "-m", "bench.bare_app", "--port", str(port)],
             {"BENCH_LOG_LEVEL": self.options.log_level},
         )
         server = Server(name, port, child)

@@ -35,6 +35,7 @@ from bench.harness import (
     plan,
     running,
 )
+from bench.install import VENV, installed_versions
 from bench.procs import ROOT
 from bench.profiling import py_spy
 
@@ -310,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
             report["scenarios"][s.name] = _combine(s, attempts[s.name])
         report["summaries"] = [lines for make in SUMMARIES if (lines := make(report))]
     report["machine"]["loadavg_after"] = os.getloadavg()
+    if VENV.exists():
+        report["machine"]["installed_packages"] = installed_versions()
     report["logs"] = str(log_dir.relative_to(ROOT))
     text = json.dumps(report, indent=2)
     (RESULTS / f"{stamp}.json").write_text(text)

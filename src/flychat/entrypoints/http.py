@@ -7,14 +7,15 @@ from typing import Any
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.response import Response, Stream
+from litestar.response import Response
 
 from flychat.bootstrap import Services
 from flychat.domain.errors import InvalidInput
 from flychat.domain.messages import MAX_PAGE_LIMIT
 from flychat.domain.model import Page, RoomId, parse_position
-from flychat.domain.wire import message_fields
+from flychat.domain.wire import message_fields, message_json
 from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.event_stream import EventStream
 from flychat.entrypoints.grip.stream import grip_stream_answer
 from flychat.entrypoints.sse import (
     SSE_HEADERS,
@@ -47,10 +48,10 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
     return value
 
 
-@post(MESSAGES_PATH, status_code=200)
+@post(MESSAGES_PATH, status_code=200, media_type="application/json")
 async def send_message(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
-) -> dict[str, Any]:
+) -> Response[bytes]:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
     body = await request.body()
     content_type = request.headers.get("content-type")
@@ -60,7 +61,7 @@ async def send_message(
     message = await services_of(state).chat.post(
         room_id, fields.get("from"), fields.get("text"), fields.get("provisionalId")
     )
-    return message_fields(message)
+    return Response(message_json(message).encode(), media_type="application/json")
 
 
 @get(MESSAGES_PATH)
@@ -85,7 +86,7 @@ async def read_messages(
             settings.keepalive_seconds,
             settings.gap_wait_seconds,
         )
-        return Stream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     limit = _query_int(request, "limit")
     if limit is not None and not 1 <= limit <= MAX_PAGE_LIMIT:
         raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE_LIMIT}")

@@ -9,7 +9,15 @@ from flychat.domain.messages import Chat
 from flychat.domain.model import RoomId, parse_position
 from flychat.domain.ordering import Sequencer
 from flychat.domain.ports import Inbox, LiveFeed
-from flychat.domain.wire import Durable, sse_comment, sse_message, sse_open, sse_reset
+from flychat.domain.wire import (
+    Durable,
+    FeedItem,
+    Provisional,
+    sse_comment,
+    sse_message,
+    sse_open,
+    sse_reset,
+)
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -68,6 +76,20 @@ async def direct_stream(
         feed.unsubscribe(room, subscription)
 
 
+def _stored_ids(items: list[FeedItem]) -> frozenset[str]:
+    """Provisional ids whose provisional events need not be written.
+
+    A stream catching up (several durable events queued at once) skips the
+    provisional events of messages whose durable event is queued with them; the
+    client dedupes by ``provisionalId`` anyway. A stream that keeps up still sees
+    every provisional event before its durable one.
+    """
+    if len(items) < 3:
+        return frozenset()
+    stored = [i.message.provisional_id for i in items if isinstance(i, Durable)]
+    return frozenset(stored) if len(stored) > 1 else frozenset()
+
+
 async def _live(
     chat: Chat,
     room: RoomId,
@@ -91,11 +113,15 @@ async def _live(
             if subscription.overflowed:
                 subscription.overflowed = False
                 out.extend(d.sse for d in await _repair(chat, room, order))
+            stored = _stored_ids(items)
             for item in items:
-                if isinstance(item, str):
-                    out.append(item)
-                else:
+                if isinstance(item, Durable):
                     out.extend(d.sse for d in order.accept((item,)))
+                elif isinstance(item, Provisional):
+                    if item.provisional_id not in stored:
+                        out.append(item.sse)
+                else:
+                    out.append(item)
             if order.has_gap:
                 gap_since = gap_since if gap_since is not None else time.monotonic()
                 if order.overflowing or time.monotonic() - gap_since >= gap_wait_seconds:

@@ -8,21 +8,22 @@ holds every room with appends waiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flychat.adapters.sql.engine import describe, guarded
-from flychat.adapters.sql.tables import messages, rooms
+from flychat.adapters.sql.engine import describe, guarded, unavailable
+from flychat.adapters.sql.tables import messages
 from flychat.domain.errors import AppendConflict
 from flychat.domain.model import Draft, Message, to_millis
 
@@ -63,6 +64,15 @@ _PG_APPEND = text(
 The trim sees the table as it was before the statement, so a batch larger than the
 retention trims its own oldest rows with a second statement.
 """
+_SQLITE_BUMP = (
+    "INSERT INTO rooms (room, last_id) VALUES (?, ?) ON CONFLICT (room) "
+    "DO UPDATE SET last_id = rooms.last_id + excluded.last_id RETURNING last_id"
+)
+_SQLITE_INSERT = (
+    "INSERT INTO messages (room, id, provisional_id, sender, text, date_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_TRIM = "DELETE FROM messages WHERE room = ? AND id <= ?"
 _FIND = select(*MESSAGE_COLUMNS).where(
     _ROOM, messages.c.provisional_id.in_(bindparam("pids", expanding=True))
 )
@@ -121,6 +131,7 @@ class RoomWriter:
         self._store = describe(engine.url)
         self._retention = retention
         self._sqlite = sqlite_writer
+        self._raw: Any = None
         self._exclusive = sqlite_writer is not None
         self._thread = (
             ThreadPoolExecutor(1, thread_name_prefix="flychat-sqlite-writer")
@@ -130,11 +141,6 @@ class RoomWriter:
         self._lock: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self._exclusive else nullcontext()
         )
-        upsert = sqlite_insert(rooms).values(room=bindparam("room"), last_id=bindparam("count"))
-        self._bump = upsert.on_conflict_do_update(
-            index_elements=[rooms.c.room],
-            set_={"last_id": rooms.c.last_id + upsert.excluded.last_id},
-        ).returning(rooms.c.last_id)
         self._queues: dict[str, list[_Pending]] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
 
@@ -160,8 +166,15 @@ class RoomWriter:
         """Finish queued appends, then release the SQLite writer thread and connection."""
         await self.wait_idle()
         if self._thread is not None and self._sqlite is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.dispose)
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._release)
             self._thread.shutdown(wait=False)
+
+    def _release(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+        if self._sqlite is not None:
+            self._sqlite.dispose()
 
     async def _drain(self, queue: str) -> None:
         try:
@@ -244,37 +257,50 @@ class RoomWriter:
                 )
         return stored
 
-    def _store_in_sqlite(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
-        assert self._sqlite is not None
-        with self._sqlite.begin() as conn:
-            return self._store_batch(conn, batch)
+    def _store_in_sqlite(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]] | None:
+        """One transaction on the writer's own sqlite3 connection (in the writer thread).
 
-    def _store_batch(
-        self, conn: Connection, batch: dict[str, list[Draft]]
-    ) -> list[tuple[str, Message]]:
+        Plain DB-API calls: the statements are fixed, so SQLAlchemy's compile and
+        result layers would only add CPU to every batch. None: a provisional id exists.
+        """
+        assert self._sqlite is not None
+        if self._raw is None:
+            self._raw = self._sqlite.raw_connection()
+        cursor = self._raw.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            stored = self._store_rows(cursor, batch)
+            cursor.execute("COMMIT")
+            return stored
+        except sqlite3.IntegrityError:
+            cursor.execute("ROLLBACK")
+            return None
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.execute("ROLLBACK")
+            self._raw.invalidate()
+            self._raw = None
+            raise unavailable(self._store, exc) from exc
+        finally:
+            cursor.close()
+
+    def _store_rows(self, cursor: Any, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
         stored: list[tuple[str, Message]] = []
         for room, drafts in batch.items():
-            last_id = int(
-                conn.execute(self._bump, {"room": room, "count": len(drafts)}).scalar_one()
+            count = len(drafts)
+            last_id = int(cursor.execute(_SQLITE_BUMP, (room, count)).fetchone()[0])
+            first = last_id - count + 1
+            kept = [d if d.date.microsecond % 1000 == 0 else stored_draft(d) for d in drafts]
+            cursor.executemany(
+                _SQLITE_INSERT,
+                [
+                    (room, first + i, d.provisional_id, d.sender, d.text, to_ms(d.date))
+                    for i, d in enumerate(kept)
+                ],
             )
-            first = last_id - len(drafts) + 1
-            rows = [
-                {
-                    "room": room,
-                    "id": first + i,
-                    "provisional_id": d.provisional_id,
-                    "sender": d.sender,
-                    "text": d.text,
-                    "date_ms": to_ms(d.date),
-                }
-                for i, d in enumerate(drafts)
-            ]
-            conn.execute(insert(messages), rows)
             if last_id > self._retention:
-                conn.execute(_TRIM, {"room": room, "oldest": last_id - self._retention})
-            stored.extend(
-                (room, Message.from_draft(first + i, stored_draft(d))) for i, d in enumerate(drafts)
-            )
+                cursor.execute(_SQLITE_TRIM, (room, last_id - self._retention))
+            stored.extend((room, Message.from_draft(first + i, d)) for i, d in enumerate(kept))
         return stored
 
     async def _find(self, room: str, provisional_ids: list[str]) -> list[Message]:
