@@ -19,10 +19,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flychat.adapters.sql.engine import describe, guarded, unavailable
+from flychat.adapters.sql.engine import SQLITE_BUSY_SECONDS, describe, guarded, unavailable
 from flychat.adapters.sql.tables import messages
 from flychat.domain.errors import AppendConflict
 from flychat.domain.model import Draft, Message, to_millis
@@ -64,6 +64,16 @@ _PG_APPEND = text(
 The trim sees the table as it was before the statement, so a batch larger than the
 retention trims its own oldest rows with a second statement.
 """
+CHECKPOINT_EVERY = 500
+BUSY_MS = int(SQLITE_BUSY_SECONDS * 1000)
+
+
+class _Locked:
+    """Another connection holds the SQLite write lock: write in the thread instead."""
+
+
+_LOCKED = _Locked()
+_Stored = list[tuple[str, Message]]
 _SQLITE_BUMP = (
     "INSERT INTO rooms (room, last_id) VALUES (?, ?) ON CONFLICT (room) "
     "DO UPDATE SET last_id = rooms.last_id + excluded.last_id RETURNING last_id"
@@ -115,7 +125,8 @@ class RoomWriter:
     id that is already stored makes the insert fail; the batch is rolled back, the
     stored messages are answered from the table and the rest is retried, so no id is
     ever skipped. With ``sqlite_writer`` (SQLite) one batch runs at a time per process,
-    a batch spans rooms, and its transaction runs whole in one worker thread.
+    a batch spans rooms, and its transaction runs whole on one connection, inline or
+    in one worker thread (see ``_store_sqlite_batch``).
     """
 
     def __init__(
@@ -124,6 +135,7 @@ class RoomWriter:
         reader: AsyncEngine,
         retention: int,
         sqlite_writer: Engine | None = None,
+        sqlite_inline: bool = True,
     ) -> None:
         self._engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -132,6 +144,8 @@ class RoomWriter:
         self._retention = retention
         self._sqlite = sqlite_writer
         self._raw: Any = None
+        self._inline = sqlite_inline
+        self._commits = 0
         self._exclusive = sqlite_writer is not None
         self._thread = (
             ThreadPoolExecutor(1, thread_name_prefix="flychat-sqlite-writer")
@@ -152,7 +166,7 @@ class RoomWriter:
         if queue not in self._drains:
             self._drains[queue] = asyncio.create_task(self._drain(queue))
         try:
-            return await asyncio.shield(done)
+            return await done
         except asyncio.CancelledError:
             done.add_done_callback(_consume)
             raise
@@ -225,9 +239,7 @@ class RoomWriter:
         """Store the drafts in one transaction, or return None when a provisional id exists."""
         try:
             if self._thread is not None:
-                async with self._lock:
-                    loop = asyncio.get_running_loop()
-                    return await loop.run_in_executor(self._thread, self._store_in_sqlite, batch)
+                return await self._store_sqlite_batch(batch)
             return await self._store_in_postgresql(batch)
         except IntegrityError:
             return None
@@ -257,18 +269,62 @@ class RoomWriter:
                 )
         return stored
 
-    def _store_in_sqlite(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]] | None:
-        """One transaction on the writer's own sqlite3 connection (in the writer thread).
+    async def _store_sqlite_batch(
+        self, batch: dict[str, list[Draft]]
+    ) -> list[tuple[str, Message]] | None:
+        """Write on the event loop when the database lock is free, else in the writer thread.
+
+        With ``synchronous=normal`` a WAL commit does not wait for the disk, so a batch
+        costs less inline than the two thread hand-offs around it. A lock held by
+        another process (``database is locked`` at once, busy timeout 0 inline) or a
+        commit that syncs (``synchronous=full``) goes to the thread, which waits up to
+        the busy timeout. WAL checkpoints run in the thread every CHECKPOINT_EVERY commits.
+        """
+        assert self._thread is not None
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            stored = self._store_in_sqlite(batch, inline=True) if self._inline else _LOCKED
+            if isinstance(stored, _Locked):
+                stored = await loop.run_in_executor(self._thread, self._store_in_sqlite, batch)
+            if isinstance(stored, _Locked):
+                raise AssertionError("the writer thread waits for the lock")
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0:
+                await loop.run_in_executor(self._thread, self._checkpoint)
+        return stored
+
+    def _checkpoint(self) -> None:
+        with contextlib.suppress(sqlite3.Error, DBAPIError):
+            self._connection().cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+    def _connection(self) -> Any:
+        if self._raw is None:
+            assert self._sqlite is not None
+            self._raw = self._sqlite.raw_connection()
+            self._raw.cursor().execute("PRAGMA wal_autocheckpoint = 0").close()
+        return self._raw
+
+    def _store_in_sqlite(
+        self, batch: dict[str, list[Draft]], inline: bool = False
+    ) -> _Stored | _Locked | None:
+        """One transaction on the writer's own sqlite3 connection.
 
         Plain DB-API calls: the statements are fixed, so SQLAlchemy's compile and
-        result layers would only add CPU to every batch. None: a provisional id exists.
+        result layers would only add CPU to every batch. None: a provisional id
+        exists; ``_LOCKED`` (inline only): another connection holds the write lock.
         """
-        assert self._sqlite is not None
-        if self._raw is None:
-            self._raw = self._sqlite.raw_connection()
-        cursor = self._raw.cursor()
         try:
-            cursor.execute("BEGIN IMMEDIATE")
+            cursor = self._connection().cursor()
+        except (sqlite3.Error, DBAPIError) as exc:
+            raise unavailable(self._store, exc) from exc
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {0 if inline else BUSY_MS}")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                if inline:
+                    return _LOCKED
+                raise
             stored = self._store_rows(cursor, batch)
             cursor.execute("COMMIT")
             return stored
@@ -278,11 +334,14 @@ class RoomWriter:
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 cursor.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                cursor.close()
             self._raw.invalidate()
             self._raw = None
             raise unavailable(self._store, exc) from exc
         finally:
-            cursor.close()
+            with contextlib.suppress(sqlite3.Error):
+                cursor.close()
 
     def _store_rows(self, cursor: Any, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
         stored: list[tuple[str, Message]] = []
