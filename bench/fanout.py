@@ -132,6 +132,48 @@ def fanout_1000(ctx: Context) -> Result:
     return Result(m, rows + profile_rows(m) + problem_rows(m))
 
 
+def _idle_rss(ctx: Context, server: Any) -> dict[str, Any]:
+    room = "idle"
+    path = MESSAGES_PATH.replace("{room}", room)
+    warm = _hold_streams(ctx, server.port, path, room, 50, 1, f"{server.name}-warm")
+    time.sleep(1.0)
+    before = rss_kb(server.child.pid)
+    holders = _hold_streams(
+        ctx, server.port, path, room, IDLE_STREAMS, IDLE_PROCS, f"{server.name}-idle"
+    )
+    time.sleep(2.0)
+    after = rss_kb(server.child.pid)
+    for holder in holders + warm:
+        ctx.stop(holder)
+    per_stream = (after - before) / IDLE_STREAMS
+    return {
+        "streams": IDLE_STREAMS,
+        "rss_before_kb": before,
+        "rss_after_kb": after,
+        "kb_per_stream": round(per_stream, 2),
+    }
+
+
+def _idle_row(m: dict[str, Any], verdict: str) -> tuple[str, str]:
+    return (
+        f"RSS per idle stream at {IDLE_STREAMS:,}{verdict}",
+        f"{m['kb_per_stream']:.1f} KB ({m['rss_before_kb'] / 1024:.0f} -> "
+        f"{m['rss_after_kb'] / 1024:.0f} MB)",
+    )
+
+
+@scenario(
+    "idle-bare",
+    f"bare Litestar SSE (Stream over an asyncio.Queue): RSS per idle stream at {IDLE_STREAMS:,}",
+    order=64,
+    key="kb_per_stream",
+    groups=("fanout",),
+)
+def idle_bare(ctx: Context) -> Result:
+    m = _idle_rss(ctx, ctx.start_bare("bare-idle"))
+    return Result(m, [_idle_row(m, "")])
+
+
 @scenario(
     "idle-streams",
     f"direct mode, memory store: RSS growth per idle stream at {IDLE_STREAMS:,} streams",
@@ -140,36 +182,11 @@ def fanout_1000(ctx: Context) -> Result:
     groups=("fanout",),
 )
 def idle_streams(ctx: Context) -> Result:
-    server = ctx.start_flychat("flychat-idle", "memory://")
-    room = "idle"
-    path = MESSAGES_PATH.replace("{room}", room)
-    warm = _hold_streams(ctx, server.port, path, room, 50, 1, "warm")
-    time.sleep(1.0)
-    before = rss_kb(server.child.pid)
-    holders = _hold_streams(ctx, server.port, path, room, IDLE_STREAMS, IDLE_PROCS, "idle")
-    time.sleep(2.0)
-    after = rss_kb(server.child.pid)
-    for holder in holders + warm:
-        ctx.stop(holder)
-    per_stream = (after - before) / IDLE_STREAMS
-    m = {
-        "streams": IDLE_STREAMS,
-        "rss_before_kb": before,
-        "rss_after_kb": after,
-        "kb_per_stream": round(per_stream, 2),
-        "target_kb": TARGET_IDLE_KB,
-        "target_met": per_stream <= TARGET_IDLE_KB,
-    }
-    verdict = "met" if m["target_met"] else "NOT met"
-    return Result(
-        m,
-        [
-            (
-                f"RSS per idle stream at {IDLE_STREAMS:,} (goal <= {TARGET_IDLE_KB:g} KB)",
-                f"{per_stream:.1f} KB ({verdict}; {before / 1024:.0f} -> {after / 1024:.0f} MB)",
-            )
-        ],
-    )
+    m = _idle_rss(ctx, ctx.start_flychat("flychat-idle", "memory://"))
+    m["target_kb"] = TARGET_IDLE_KB
+    m["target_met"] = m["kb_per_stream"] <= TARGET_IDLE_KB
+    verdict = f" (goal <= {TARGET_IDLE_KB:g} KB: {'met' if m['target_met'] else 'NOT met'})"
+    return Result(m, [_idle_row(m, verdict)])
 
 
 def _hold_streams(

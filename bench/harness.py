@@ -56,6 +56,7 @@ class Options:
     log_level: str = "warning"
     rounds: int = 3
     profile: bool = False
+    soak_seconds: float = 600.0
 
 
 @dataclass

@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
         help="SSE subscribers in delivery scenarios (default %(default)s)",
     )
     p.add_argument(
+        "--soak-seconds",
+        type=float,
+        help=f"length of the soak scenario (default {defaults.soak_seconds:g}; 60 with --quick)",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="record the server under test with py-spy during each POST-rate window",
@@ -128,6 +133,7 @@ def _options(args: argparse.Namespace) -> Options:
     if args.quick:
         args.warmup, args.duration, args.seconds = 1.0, 3.0, 3.0
         args.rounds = args.rounds or 1
+        args.soak_seconds = args.soak_seconds or 60.0
     return Options(
         duration=args.duration,
         warmup=args.warmup,
@@ -139,6 +145,7 @@ def _options(args: argparse.Namespace) -> Options:
         log_level=args.log_level,
         rounds=args.rounds or Options.rounds,
         profile=args.profile,
+        soak_seconds=args.soak_seconds or Options.soak_seconds,
     )
 
 
