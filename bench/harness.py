@@ -79,6 +79,7 @@ class Scenario:
     default: bool = True
     key: str | None = None
     groups: tuple[str, ...] = ()
+    once: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -94,17 +95,19 @@ def scenario(
     default: bool = True,
     key: str | None = None,
     groups: tuple[str, ...] = (),
+    once: bool = False,
 ) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
     """Register a scenario.
 
     ``needs``: scenarios run before it (their metrics are in ``ctx.results``);
     ``order``: position in a run; ``default=False``: only run when named with
     ``--only``; ``key``: the metric whose median picks the reported round;
-    ``groups``: names that ``--only`` expands to every scenario of the group.
+    ``groups``: names that ``--only`` expands to every scenario of the group;
+    ``once``: run in the first round only (long scenarios such as the soak).
     """
 
     def register(run: Callable[[Context], Result]) -> Callable[[Context], Result]:
-        SCENARIOS[name] = Scenario(name, description, run, needs, order, default, key, groups)
+        SCENARIOS[name] = Scenario(name, description, run, needs, order, default, key, groups, once)
         return run
 
     return register

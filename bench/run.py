@@ -36,6 +36,7 @@ from bench.harness import (
     running,
 )
 from bench.install import VENV, installed_versions
+from bench.plot import plot
 from bench.procs import ROOT
 from bench.profiling import py_spy
 
@@ -303,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             ctx.results = {}
             failed: set[str] = set()
             for s in todo:
+                if s.once and round_no > 1:
+                    continue
                 print(f"bench: round {round_no}/{options.rounds}: {s.name} ...", flush=True)
                 attempt = _attempt(ctx, s, failed)
                 attempts[s.name].append(attempt)
@@ -325,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{stamp}.json").write_text(text)
     (RESULTS / "latest.json").write_text(text)
     _print_table(report)
+    if plotted := plot(report, RESULTS / f"{stamp}.png"):
+        print(f"bench: latency plot in {plotted.relative_to(ROOT)}")
     print(f"bench: report in {(RESULTS / f'{stamp}.json').relative_to(ROOT)} (and latest.json)")
     return code
 

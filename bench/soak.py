@@ -111,6 +111,7 @@ def _growth(samples: list[tuple[float, int]]) -> float | None:
     order=90,
     default=False,
     groups=("soak",),
+    once=True,
 )
 def soak(ctx: Context) -> Result:
     if pushpin_binary() is None:
