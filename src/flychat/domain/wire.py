@@ -46,10 +46,20 @@ ENCODED_CACHE = 256
 POST answer and every publisher, whichever asks first."""
 
 
+_string = json.encoder.encode_basestring
+
+
 @lru_cache(maxsize=ENCODED_CACHE)
 def message_json(message: Message) -> str:
-    """The message's JSON object as text (the POST answer and the SSE ``data:``)."""
-    return _dumps(message_fields(message))
+    """The message's JSON object as text (the POST answer and the SSE ``data:``).
+
+    Same text as ``_dumps(message_fields(message))``, without building the dict.
+    """
+    return (
+        f'{{"id":{message.id},"provisionalId":{_string(message.provisional_id)},'
+        f'"from":{_string(message.sender)},"text":{_string(message.text)},'
+        f'"date":"{format_date(message.date)}"}}'
+    )
 
 
 @lru_cache(maxsize=ENCODED_CACHE)
@@ -61,7 +71,11 @@ def sse_message(message: Message) -> str:
 @lru_cache(maxsize=ENCODED_CACHE)
 def sse_provisional(draft: Draft) -> str:
     """The provisional ``message`` event, without an id line."""
-    return sse_event("message", provisional_fields(draft))
+    return (
+        f'event: message\ndata: {{"provisionalId":{_string(draft.provisional_id)},'
+        f'"from":{_string(draft.sender)},"text":{_string(draft.text)},'
+        f'"date":"{format_date(draft.date)}"}}\n\n'
+    )
 
 
 def sse_retraction(provisional_id: str) -> str:

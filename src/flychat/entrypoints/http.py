@@ -49,16 +49,14 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
 
 
 @post(MESSAGES_PATH, status_code=200, media_type="application/json")
-async def send_message(
-    request: Request[Any, Any, Any], room: FromPath[str], state: State
-) -> Response[bytes]:
+async def send_message(request: Request[Any, Any, Any], room: str) -> Response[bytes]:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
     body = await request.body()
     content_type = request.headers.get("content-type")
     kind = check_media_type(content_type)
     fields = decode_fields(kind, content_type or "", body)
     room_id = RoomId(room)
-    message = await services_of(state).chat.post(
+    message = await services_of(request.app.state).chat.post(
         room_id, fields.get("from"), fields.get("text"), fields.get("provisionalId")
     )
     return Response(message_json(message).encode(), media_type="application/json")
