@@ -49,7 +49,7 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
 
 
 @post(MESSAGES_PATH, status_code=200, media_type="application/json")
-async def send_message(request: Request[Any, Any, Any], room: str) -> Response[bytes]:
+async def send_message(request: Request[Any, Any, Any], room: FromPath[str]) -> Response[bytes]:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
     body = await request.body()
     content_type = request.headers.get("content-type")
