@@ -50,6 +50,16 @@ async def _repair(chat: Chat, room: RoomId, order: Sequencer[Durable]) -> list[D
     return order.accept(Durable.of(m) for m in page.messages)
 
 
+async def _opening(chat: Chat, room: RoomId, position: int | None) -> tuple[bytes, int]:
+    """The stream's first chunk and the last id it covers (nothing of it stays referenced)."""
+    replay = await chat.replay(room, position)
+    head = [sse_open()]
+    if replay.reset:
+        head.append(sse_reset(replay.last_id))
+    head.extend(sse_message(m) for m in replay.messages)
+    return "".join(head).encode(), replay.last_id
+
+
 async def direct_stream(
     chat: Chat,
     feed: LiveFeed,
@@ -61,13 +71,10 @@ async def direct_stream(
     """Yield the SSE stream of ``room`` for a client resuming at ``position``."""
     subscription = feed.subscribe(room)
     try:
-        replay = await chat.replay(room, position)
-        head = [sse_open()]
-        if replay.reset:
-            head.append(sse_reset(replay.last_id))
-        head.extend(sse_message(m) for m in replay.messages)
-        yield "".join(head).encode()
-        order: Sequencer[Durable] = Sequencer(replay.last_id, max_buffer=feed.queue_size)
+        head, last_id = await _opening(chat, room, position)
+        yield head
+        del head
+        order: Sequencer[Durable] = Sequencer(last_id, max_buffer=feed.queue_size)
         async for chunk in _live(
             chat, room, subscription, order, keepalive_seconds, gap_wait_seconds
         ):
