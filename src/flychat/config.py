@@ -29,11 +29,14 @@ class Settings:
     max_text_length: int = 4000
     max_body_bytes: int = 65536
     keepalive_seconds: float = 20.0
+    sse_retry_ms: int = 1000
     link_timeout_seconds: int = 120
     direct_streaming: bool = True
     subscriber_queue: int = 1000
     gap_wait_seconds: float = 0.5
     log_level: str = "info"
+    presence_ttl: int = 60
+    presence_sweep_seconds: float = 5.0
 
     @property
     def store_scheme(self) -> str:
@@ -134,11 +137,14 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_MAX_TEXT_LENGTH": ("max_text_length", _int(1, 60_000)),
     "FLYCHAT_MAX_BODY_BYTES": ("max_body_bytes", _int(1024, 16 * 1024 * 1024)),
     "FLYCHAT_KEEPALIVE_SECONDS": ("keepalive_seconds", _seconds(0.05, 3600)),
+    "FLYCHAT_SSE_RETRY_MS": ("sse_retry_ms", _int(0, 600_000)),
     "FLYCHAT_GRIP_LINK_TIMEOUT": ("link_timeout_seconds", _int(1, 86_400)),
     "FLYCHAT_DIRECT_STREAMING": ("direct_streaming", _bool),
     "FLYCHAT_SUBSCRIBER_QUEUE": ("subscriber_queue", _int(10, 1_000_000)),
     "FLYCHAT_GAP_WAIT_SECONDS": ("gap_wait_seconds", _seconds(0.0, 60)),
     "FLYCHAT_LOG_LEVEL": ("log_level", _log_level),
+    "FLYCHAT_PRESENCE_TTL": ("presence_ttl", _int(2, 86_400)),
+    "FLYCHAT_PRESENCE_SWEEP_SECONDS": ("presence_sweep_seconds", _seconds(0.1, 10)),
 }
 
 ENV_VARIABLES = tuple(_FIELDS)

@@ -17,6 +17,8 @@ from flychat.domain.wire import message_fields, message_json
 from flychat.entrypoints.bodies import check_media_type, decode_fields
 from flychat.entrypoints.event_stream import EventStream
 from flychat.entrypoints.grip.stream import grip_stream_answer
+from flychat.entrypoints.openapi import operations as docs
+from flychat.entrypoints.openapi.document import documented
 from flychat.entrypoints.sse import (
     SSE_HEADERS,
     direct_stream,
@@ -48,7 +50,12 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
     return value
 
 
-@post(MESSAGES_PATH, status_code=200, media_type="application/json")
+@post(
+    MESSAGES_PATH,
+    status_code=200,
+    media_type="application/json",
+    operation_class=documented(docs.SEND_MESSAGE),
+)
 async def send_message(request: Request[Any, Any, Any], room: FromPath[str]) -> Response[bytes]:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
     body = await request.body()
@@ -62,7 +69,7 @@ async def send_message(request: Request[Any, Any, Any], room: FromPath[str]) -> 
     return Response(message_json(message).encode(), media_type="application/json")
 
 
-@get(MESSAGES_PATH)
+@get(MESSAGES_PATH, operation_class=documented(docs.READ_MESSAGES))
 async def read_messages(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
 ) -> Response[Any]:
@@ -83,6 +90,7 @@ async def read_messages(
             position,
             settings.keepalive_seconds,
             settings.gap_wait_seconds,
+            retry_ms=settings.sse_retry_ms,
         )
         return EventStream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     limit = _query_int(request, "limit")
@@ -97,13 +105,13 @@ async def read_messages(
     return Response(page_json(page))
 
 
-@get("/healthz")
+@get("/healthz", operation_class=documented(docs.HEALTHZ))
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@get("/readyz")
+@get("/readyz", operation_class=documented(docs.READYZ))
 async def readyz(state: State) -> Response[dict[str, str]]:
     """Readiness: the store answers."""
     await services_of(state).chat.log.check()

@@ -17,6 +17,7 @@ from flychat.domain.wire import (
     sse_message,
     sse_open,
     sse_reset,
+    sse_retry,
 )
 
 SSE_HEADERS = {
@@ -50,10 +51,12 @@ async def _repair(chat: Chat, room: RoomId, order: Sequencer[Durable]) -> list[D
     return order.accept(Durable.of(m) for m in page.messages)
 
 
-async def _opening(chat: Chat, room: RoomId, position: int | None) -> tuple[bytes, int]:
+async def _opening(
+    chat: Chat, room: RoomId, position: int | None, retry_ms: int
+) -> tuple[bytes, int]:
     """The stream's first chunk and the last id it covers (nothing of it stays referenced)."""
     replay = await chat.replay(room, position)
-    head = [sse_open()]
+    head = [sse_retry(retry_ms), sse_open()]
     if replay.reset:
         head.append(sse_reset(replay.last_id))
     head.extend(sse_message(m) for m in replay.messages)
@@ -67,11 +70,16 @@ async def direct_stream(
     position: int | None,
     keepalive_seconds: float,
     gap_wait_seconds: float,
+    *,
+    retry_ms: int,
 ) -> AsyncIterator[bytes]:
-    """Yield the SSE stream of ``room`` for a client resuming at ``position``."""
+    """Yield the SSE stream of ``room`` for a client resuming at ``position``.
+
+    The first chunk starts with ``retry: retry_ms``, then ``stream-open`` and the replay.
+    """
     subscription = feed.subscribe(room)
     try:
-        head, last_id = await _opening(chat, room, position)
+        head, last_id = await _opening(chat, room, position, retry_ms)
         yield head
         del head
         order: Sequencer[Durable] = Sequencer(last_id, max_buffer=feed.queue_size)
