@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Response
 
@@ -14,7 +15,12 @@ from flychat.domain.errors import InvalidInput
 from flychat.domain.messages import MAX_PAGE_LIMIT
 from flychat.domain.model import Page, RoomId, parse_position
 from flychat.domain.wire import message_fields, message_json
-from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.bodies import (
+    MalformedBody,
+    UnsupportedMediaType,
+    check_media_type,
+    decode_fields,
+)
 from flychat.entrypoints.event_stream import EventStream
 from flychat.entrypoints.grip.stream import grip_stream_answer
 from flychat.entrypoints.openapi import operations as docs
@@ -58,12 +64,17 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
 )
 async def send_message(request: Request[Any, Any, Any], room: FromPath[str]) -> Response[bytes]:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
-    body = await request.body()
-    content_type = request.headers.get("content-type")
-    kind = check_media_type(content_type)
-    fields = decode_fields(kind, content_type or "", body)
-    room_id = RoomId(room)
-    message = await services_of(request.app.state).chat.post(
+    chat = services_of(request.app.state).chat
+    try:
+        body = await request.body()
+        content_type = request.headers.get("content-type")
+        kind = check_media_type(content_type)
+        fields = decode_fields(kind, content_type or "", body)
+        room_id = RoomId(room)
+    except (HTTPException, InvalidInput, MalformedBody, UnsupportedMediaType):
+        chat.metrics.post_finished("rejected")
+        raise
+    message = await chat.post(
         room_id, fields.get("from"), fields.get("text"), fields.get("provisionalId")
     )
     return Response(message_json(message).encode(), media_type="application/json")

@@ -58,6 +58,7 @@ async def _opening(
     replay = await chat.replay(room, position)
     head = [sse_retry(retry_ms), sse_open()]
     if replay.reset:
+        chat.metrics.stream_reset()
         head.append(sse_reset(replay.last_id))
     head.extend(sse_message(m) for m in replay.messages)
     return "".join(head).encode(), replay.last_id
@@ -78,6 +79,7 @@ async def direct_stream(
     The first chunk starts with ``retry: retry_ms``, then ``stream-open`` and the replay.
     """
     subscription = feed.subscribe(room)
+    chat.metrics.stream_opened()
     try:
         head, last_id = await _opening(chat, room, position, retry_ms)
         yield head
@@ -89,6 +91,7 @@ async def direct_stream(
             yield chunk
     finally:
         feed.unsubscribe(room, subscription)
+        chat.metrics.stream_closed()
 
 
 def _stored_ids(items: list[FeedItem]) -> frozenset[str]:

@@ -12,6 +12,7 @@ import httpx
 
 from flychat.adapters.grip.proxy import GripProxy
 from flychat.domain.channels import messages_channel, provisional_channel
+from flychat.domain.metrics import NO_METRICS, ChatMetrics
 from flychat.domain.model import Draft, Message, RoomId
 from flychat.domain.wire import sse_message, sse_provisional, sse_retraction
 
@@ -78,8 +79,10 @@ class GripPublisher:
         max_batch_bytes: int = MAX_BATCH_BYTES,
         max_pending: int = MAX_PENDING,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: ChatMetrics = NO_METRICS,
     ) -> None:
         self.prefix = prefix
+        self.metrics = metrics
         self._lanes = [_Lane(proxy) for proxy in proxies]
         self._timeout = timeout
         self._max_batch_bytes = max_batch_bytes
@@ -167,6 +170,7 @@ class GripPublisher:
             response.raise_for_status()
         except Exception as exc:
             self.items_failed += len(items)
+            self.metrics.grip_publish_failed()
             log.warning("publishing %d item(s) to %r failed: %r", len(items), proxy, exc)
         else:
             self.items_sent += len(items)
