@@ -339,6 +339,10 @@ class RoomWriter:
             self._raw.invalidate()
             self._raw = None
             raise unavailable(self._store, exc) from exc
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.execute("ROLLBACK")
+            raise
         finally:
             with contextlib.suppress(sqlite3.Error):
                 cursor.close()
