@@ -38,3 +38,10 @@ def test_dates_in_other_zones_are_written_in_utc() -> None:
     local = WHEN.astimezone(timezone(timedelta(hours=5, minutes=30)))
     message = Message(1, "abcdefgh-3", "al", "x", local)
     assert '"date":"2026-01-02T03:04:05.678Z"' in message_json(message)
+
+
+def test_a_signed_in_sender_carries_user_in_both_encodings() -> None:
+    message = Message(4, "abcdefgh-4", "al", "x", WHEN, user="sub-1")
+    draft = Draft("abcdefgh-4", "al", "x", WHEN, user="sub-1")
+    assert message_json(message) == _dumps(message_fields(message))
+    assert sse_provisional(draft) == sse_event("message", provisional_fields(draft))

@@ -118,6 +118,8 @@ class Draft:
     sender: str
     text: str
     date: datetime
+    user: str | None = None
+    """The token ``sub`` of the sender when posted with a token; None in open mode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +131,14 @@ class Message:
     sender: str
     text: str
     date: datetime
+    user: str | None = None
 
     @classmethod
     def from_draft(cls, message_id: int, draft: Draft) -> Message:
         """The message that ``draft`` becomes once stored with ``message_id``."""
-        return cls(message_id, draft.provisional_id, draft.sender, draft.text, draft.date)
+        return cls(
+            message_id, draft.provisional_id, draft.sender, draft.text, draft.date, draft.user
+        )
 
 
 @dataclass(frozen=True, slots=True)

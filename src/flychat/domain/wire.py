@@ -17,23 +17,26 @@ def _dumps(value: object) -> str:
 
 def message_fields(message: Message) -> dict[str, Any]:
     """The message as a JSON object, keys in the order of the spec."""
-    return {
+    fields: dict[str, Any] = {
         "id": message.id,
         "provisionalId": message.provisional_id,
         "from": message.sender,
-        "text": message.text,
-        "date": format_date(message.date),
     }
+    if message.user is not None:
+        fields["user"] = message.user
+    fields["text"] = message.text
+    fields["date"] = format_date(message.date)
+    return fields
 
 
 def provisional_fields(draft: Draft) -> dict[str, Any]:
     """The provisional event's JSON object: like a message, without ``id``."""
-    return {
-        "provisionalId": draft.provisional_id,
-        "from": draft.sender,
-        "text": draft.text,
-        "date": format_date(draft.date),
-    }
+    fields: dict[str, Any] = {"provisionalId": draft.provisional_id, "from": draft.sender}
+    if draft.user is not None:
+        fields["user"] = draft.user
+    fields["text"] = draft.text
+    fields["date"] = format_date(draft.date)
+    return fields
 
 
 def sse_event(event: str, data: object, event_id: int | None = None) -> str:
@@ -56,9 +59,10 @@ def message_json(message: Message) -> str:
 
     Same text as ``_dumps(message_fields(message))``, without building the dict.
     """
+    user = "" if message.user is None else f',"user":{_string(message.user)}'
     return (
         f'{{"id":{message.id},"provisionalId":{_string(message.provisional_id)},'
-        f'"from":{_string(message.sender)},"text":{_string(message.text)},'
+        f'"from":{_string(message.sender)}{user},"text":{_string(message.text)},'
         f'"date":"{format_date(message.date)}"}}'
     )
 
@@ -72,9 +76,10 @@ def sse_message(message: Message) -> str:
 @lru_cache(maxsize=ENCODED_CACHE)
 def sse_provisional(draft: Draft) -> str:
     """The provisional ``message`` event, without an id line."""
+    user = "" if draft.user is None else f',"user":{_string(draft.user)}'
     return (
         f'event: message\ndata: {{"provisionalId":{_string(draft.provisional_id)},'
-        f'"from":{_string(draft.sender)},"text":{_string(draft.text)},'
+        f'"from":{_string(draft.sender)}{user},"text":{_string(draft.text)},'
         f'"date":"{format_date(draft.date)}"}}\n\n'
     )
 
