@@ -8,7 +8,9 @@ from bench.delivery import measure_delivery
 from bench.harness import Context, Result, Server, scenario
 from bench.procs import PYTHON, free_port, wait_http_ok
 
-TARGET_RATIO = 0.5
+TARGET_RATIO = 0.7
+"""POSTs/s into one room as a share of the bare ceiling (issue 11)."""
+TARGET_RATIO_MANY_ROOMS = 0.5
 
 
 def profile_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
@@ -71,10 +73,11 @@ def with_ratio(ctx: Context, metrics: dict[str, Any]) -> Result:
         metrics["cpu_ratio_to_bare"] = round(cpu_ratio, 3)
     if ceiling:
         ratio = metrics["posts_per_s"] / ceiling
+        target = TARGET_RATIO if metrics.get("rooms", 1) == 1 else TARGET_RATIO_MANY_ROOMS
         metrics["ratio_to_bare"] = round(ratio, 3)
-        metrics["target_ratio"] = TARGET_RATIO
-        metrics["target_met"] = ratio >= TARGET_RATIO
-        verdict = "target met" if ratio >= TARGET_RATIO else f"below the {TARGET_RATIO} target"
+        metrics["target_ratio"] = target
+        metrics["target_met"] = ratio >= target
+        verdict = "target met" if ratio >= target else f"below the {target} target"
         rows.append(("ratio to bare Litestar", f"{ratio:.2f} ({verdict})"))
     if bare_per_cpu:
         rows.append(("ratio per server CPU second", f"{metrics['cpu_ratio_to_bare']:.2f}"))
@@ -135,17 +138,6 @@ def post_sqlite(ctx: Context) -> Result:
 def post_memory(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-memory", "memory://")
     return with_ratio(ctx, ctx.post_load(server))
-
-
-@scenario(
-    "sse-direct",
-    "POST -> SSE delivery latency, direct mode on SQLite, subscribers on one room",
-    order=50,
-    key="durable_p99_ms",
-)
-def sse_direct(ctx: Context) -> Result:
-    server = ctx.start_flychat("flychat-sse", ctx.sqlite_url("sse"))
-    return delivery_result(measure_delivery(ctx, server))
 
 
 @scenario(

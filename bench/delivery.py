@@ -200,6 +200,8 @@ def _report(
         )[:8],
         "server_cpu_s_per_1000_msgs": round(cpu / max(1, len(ids)) * 1000, 3),
         "server_cpu_cores": round(cpu / seconds, 2),
+        "durable_hist": {str(k): v for k, v in sorted(durable.items())},
+        "provisional_hist": {str(k): v for k, v in sorted(provisional.items())},
     }
 
 

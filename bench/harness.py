@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.install import bin_path, ensure_installed
 from bench.procs import (
     LOOPBACK,
     PYTHON,
@@ -49,12 +50,13 @@ class Options:
     warmup: float = 2.0
     concurrency: int = 32
     load_procs: int = 1
-    rate: float = 50.0
+    rate: float = 200.0
     seconds: float = 10.0
     subscribers: int = 50
     log_level: str = "warning"
     rounds: int = 3
     profile: bool = False
+    soak_seconds: float = 600.0
 
 
 @dataclass
@@ -77,6 +79,7 @@ class Scenario:
     default: bool = True
     key: str | None = None
     groups: tuple[str, ...] = ()
+    once: bool = False
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -92,17 +95,19 @@ def scenario(
     default: bool = True,
     key: str | None = None,
     groups: tuple[str, ...] = (),
+    once: bool = False,
 ) -> Callable[[Callable[[Context], Result]], Callable[[Context], Result]]:
     """Register a scenario.
 
     ``needs``: scenarios run before it (their metrics are in ``ctx.results``);
     ``order``: position in a run; ``default=False``: only run when named with
     ``--only``; ``key``: the metric whose median picks the reported round;
-    ``groups``: names that ``--only`` expands to every scenario of the group.
+    ``groups``: names that ``--only`` expands to every scenario of the group;
+    ``once``: run in the first round only (long scenarios such as the soak).
     """
 
     def register(run: Callable[[Context], Result]) -> Callable[[Context], Result]:
-        SCENARIOS[name] = Scenario(name, description, run, needs, order, default, key, groups)
+        SCENARIOS[name] = Scenario(name, description, run, needs, order, default, key, groups, once)
         return run
 
     return register
@@ -192,6 +197,14 @@ class Context:
         self._scratch = tempfile.TemporaryDirectory(prefix="flychat-bench-")
         self.workdir = Path(self._scratch.name)
         self._children: list[Child] = []
+        self._installed: Path | None = None
+
+    @property
+    def installed_python(self) -> str:
+        """The python of the bench venv, where flychat is installed as users install it."""
+        if self._installed is None:
+            self._installed = ensure_installed()
+        return str(self._installed)
 
     # -- processes -------------------------------------------------------------------
 
@@ -232,11 +245,12 @@ class Context:
     def start_flychat(
         self, name: str, database_url: str, env: Mapping[str, str] | None = None
     ) -> Server:
-        """``flychat serve`` as a child process on a free loopback port, healthy."""
+        """``flychat serve`` of the plain install (bench venv) on a free loopback port, healthy."""
+        self.installed_python  # noqa: B018 - installs or refreshes the bench venv
         port = free_port()
         child = self.spawn(
             name,
-            [PYTHON, "-m", "flychat.entrypoints.cli", "serve"],
+            [str(bin_path("flychat")), "serve"],
             {
                 "FLYCHAT_DATABASE_URL": database_url,
                 "FLYCHAT_HOST": LOOPBACK,
@@ -250,11 +264,11 @@ class Context:
         return server
 
     def start_bare(self, name: str = "bare") -> Server:
-        """The bare Litestar form endpoint (bench/bare_app.py), served like flychat."""
+        """The bare Litestar app (bench/bare_app.py) on the bench venv's stack, like flychat."""
         port = free_port()
         child = self.spawn(
             name,
-            [PYTHON, "-m", "bench.bare_app", "--port", str(port)],
+            [self.installed_python, "-m", "bench.bare_app", "--port", str(port)],
             {"BENCH_LOG_LEVEL": self.options.log_level},
         )
         server = Server(name, port, child)

@@ -35,6 +35,8 @@ from bench.harness import (
     plan,
     running,
 )
+from bench.install import VENV, installed_versions
+from bench.plot import plot
 from bench.procs import ROOT
 from bench.profiling import py_spy
 
@@ -109,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
         help="SSE subscribers in delivery scenarios (default %(default)s)",
     )
     p.add_argument(
+        "--soak-seconds",
+        type=float,
+        help=f"length of the soak scenario (default {defaults.soak_seconds:g}; 60 with --quick)",
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="record the server under test with py-spy during each POST-rate window",
@@ -127,6 +134,7 @@ def _options(args: argparse.Namespace) -> Options:
     if args.quick:
         args.warmup, args.duration, args.seconds = 1.0, 3.0, 3.0
         args.rounds = args.rounds or 1
+        args.soak_seconds = args.soak_seconds or 60.0
     return Options(
         duration=args.duration,
         warmup=args.warmup,
@@ -138,6 +146,7 @@ def _options(args: argparse.Namespace) -> Options:
         log_level=args.log_level,
         rounds=args.rounds or Options.rounds,
         profile=args.profile,
+        soak_seconds=args.soak_seconds or Options.soak_seconds,
     )
 
 
@@ -295,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
             ctx.results = {}
             failed: set[str] = set()
             for s in todo:
+                if s.once and round_no > 1:
+                    continue
                 print(f"bench: round {round_no}/{options.rounds}: {s.name} ...", flush=True)
                 attempt = _attempt(ctx, s, failed)
                 attempts[s.name].append(attempt)
@@ -310,11 +321,15 @@ def main(argv: list[str] | None = None) -> int:
             report["scenarios"][s.name] = _combine(s, attempts[s.name])
         report["summaries"] = [lines for make in SUMMARIES if (lines := make(report))]
     report["machine"]["loadavg_after"] = os.getloadavg()
+    if VENV.exists():
+        report["machine"]["installed_packages"] = installed_versions()
     report["logs"] = str(log_dir.relative_to(ROOT))
     text = json.dumps(report, indent=2)
     (RESULTS / f"{stamp}.json").write_text(text)
     (RESULTS / "latest.json").write_text(text)
     _print_table(report)
+    if plotted := plot(report, RESULTS / f"{stamp}.png"):
+        print(f"bench: latency plot in {plotted.relative_to(ROOT)}")
     print(f"bench: report in {(RESULTS / f'{stamp}.json').relative_to(ROOT)} (and latest.json)")
     return code
 

@@ -97,3 +97,17 @@ async def test_close_all_ends_the_stream() -> None:
     await read_events(stream, 1)
     broker.close_all()
     assert [chunk async for chunk in stream] == []
+
+
+async def test_a_stream_catching_up_skips_provisional_events_of_stored_messages() -> None:
+    chat, _, broker = setup()
+    stream = direct_stream(
+        chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1, retry_ms=1000
+    )
+    await read_events(stream, 1)
+    for i in range(3):
+        await chat.post(ROOM, "alice", f"m{i}")
+    events = await read_events(stream, 3)
+    assert durable_ids(events) == [1, 2, 3]
+    assert all(e.id is not None for e in events)
+    await stream.aclose()

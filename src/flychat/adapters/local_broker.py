@@ -3,27 +3,38 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import deque
 
 from flychat.domain.model import Draft, Message, RoomId
 from flychat.domain.ports import Inbox
-from flychat.domain.wire import Durable, FeedItem, sse_provisional, sse_retraction
+from flychat.domain.wire import Durable, FeedItem, Provisional, sse_retraction
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Subscription:
     """One stream's inbox: durable messages and pre-encoded provisional events.
 
     Bounded: when the reader falls ``limit`` items behind, the inbox empties and
-    ``overflowed`` is set, so the reader repairs from storage instead.
+    ``overflowed`` is set, so the reader repairs from storage instead. A waiting
+    reader costs one future and one timer, nothing per item.
     """
 
+    __slots__ = ("_items", "_limit", "_waiter", "closed", "overflowed")
+
     def __init__(self, limit: int) -> None:
-        self._items: deque[FeedItem] = deque()
-        self._wake = asyncio.Event()
+        self._items: list[FeedItem] = []
+        self._waiter: asyncio.Future[None] | None = None
         self._limit = limit
         self.overflowed = False
         self.closed = False
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def offer(self, item: FeedItem) -> None:
         """Queue an item without ever blocking the publisher."""
@@ -34,21 +45,28 @@ class Subscription:
             self.overflowed = True
         else:
             self._items.append(item)
-        self._wake.set()
+        self._wake()
 
     def close(self) -> None:
         """End the stream: the reader sees ``closed`` at its next wake-up."""
         self.closed = True
-        self._wake.set()
+        self._wake()
 
     async def receive(self, wait_seconds: float) -> list[FeedItem]:
         """Everything queued so far; waits up to ``wait_seconds`` when empty."""
         if not self._items and not self.closed and not self.overflowed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait_seconds)
-        self._wake.clear()
-        items = list(self._items)
-        self._items.clear()
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(wait_seconds, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
+        items = self._items
+        if not items:
+            return []
+        self._items = []
         return items
 
 
@@ -89,7 +107,7 @@ class LocalBroker:
     def publish_provisional(self, room: RoomId, draft: Draft) -> None:
         """Deliver the provisional event to the room's streams."""
         if room.value in self._rooms:
-            self._offer(room, sse_provisional(draft))
+            self._offer(room, Provisional.of(draft))
 
     def publish_message(self, room: RoomId, message: Message) -> None:
         """Deliver the durable event to the room's streams."""

@@ -95,14 +95,19 @@ def parse_position(raw: str | None) -> int | None:
 
 def to_millis(moment: datetime) -> datetime:
     """Return the moment in UTC, truncated to whole milliseconds."""
-    utc = moment.astimezone(UTC)
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    if utc.microsecond % 1000 == 0:
+        return utc
     return utc.replace(microsecond=utc.microsecond // 1000 * 1000)
 
 
 def format_date(moment: datetime) -> str:
     """Format as ISO 8601 UTC with milliseconds and ``Z``."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    u = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond // 1000:03d}Z"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,11 +40,15 @@ class Sequencer(Generic[T]):
 
     def accept(self, messages: Iterable[T]) -> list[T]:
         """Take messages in any order; return those now deliverable, in order."""
-        for message in messages:
-            if message.id > self.last_sent:
-                self._buffer.setdefault(message.id, message)
         released: list[T] = []
-        while (nxt := self._buffer.pop(self.last_sent + 1, None)) is not None:
+        buffer = self._buffer
+        for message in messages:
+            if message.id == self.last_sent + 1 and not buffer:
+                released.append(message)
+                self.last_sent = message.id
+            elif message.id > self.last_sent:
+                buffer.setdefault(message.id, message)
+        while buffer and (nxt := buffer.pop(self.last_sent + 1, None)) is not None:
             released.append(nxt)
             self.last_sent = nxt.id
         return released

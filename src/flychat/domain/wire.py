@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from flychat.domain.model import Draft, Member, Message, Sender, format_date
@@ -44,14 +45,43 @@ def sse_event(event: str, data: object, event_id: int | None = None) -> str:
     return f"event: {event}\n{id_line}data: {_dumps(data)}\n\n"
 
 
+ENCODED_CACHE = 256
+"""How many recent messages keep their encodings: a message is encoded once for the
+POST answer and every publisher, whichever asks first."""
+
+
+_string = json.encoder.encode_basestring
+
+
+@lru_cache(maxsize=ENCODED_CACHE)
+def message_json(message: Message) -> str:
+    """The message's JSON object as text (the POST answer and the SSE ``data:``).
+
+    Same text as ``_dumps(message_fields(message))``, without building the dict.
+    """
+    user = "" if message.user is None else f',"user":{_string(message.user)}'
+    return (
+        f'{{"id":{message.id},"provisionalId":{_string(message.provisional_id)},'
+        f'"from":{_string(message.sender)}{user},"text":{_string(message.text)},'
+        f'"date":"{format_date(message.date)}"}}'
+    )
+
+
+@lru_cache(maxsize=ENCODED_CACHE)
 def sse_message(message: Message) -> str:
     """The durable ``message`` event, with its id."""
-    return sse_event("message", message_fields(message), message.id)
+    return f"event: message\nid: {message.id}\ndata: {message_json(message)}\n\n"
 
 
+@lru_cache(maxsize=ENCODED_CACHE)
 def sse_provisional(draft: Draft) -> str:
     """The provisional ``message`` event, without an id line."""
-    return sse_event("message", provisional_fields(draft))
+    user = "" if draft.user is None else f',"user":{_string(draft.user)}'
+    return (
+        f'event: message\ndata: {{"provisionalId":{_string(draft.provisional_id)},'
+        f'"from":{_string(draft.sender)}{user},"text":{_string(draft.text)},'
+        f'"date":"{format_date(draft.date)}"}}\n\n'
+    )
 
 
 def sse_retraction(provisional_id: str) -> str:
@@ -130,5 +160,19 @@ class Durable:
         return cls(message, sse_message(message))
 
 
-FeedItem = Durable | str
-"""What a direct-mode stream receives: a durable message, or a pre-encoded event."""
+@dataclass(frozen=True, slots=True)
+class Provisional:
+    """A provisional event, encoded once for every stream, with the id it stands for."""
+
+    provisional_id: str
+    sse: str
+
+    @classmethod
+    def of(cls, draft: Draft) -> Provisional:
+        """Wrap a draft's encoded provisional event."""
+        return cls(draft.provisional_id, sse_provisional(draft))
+
+
+FeedItem = Durable | Provisional | str
+"""What a direct-mode stream receives: a durable message, a provisional event, or
+another pre-encoded event (a retraction)."""

@@ -9,16 +9,17 @@ from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from litestar.response import Response, Stream
+from litestar.response import Response
 
 from flychat.bootstrap import Services
 from flychat.domain.access import NotAuthenticated, expiry_slot
 from flychat.domain.errors import InvalidInput
 from flychat.domain.messages import MAX_PAGE_LIMIT
 from flychat.domain.model import Page, RoomId, parse_position
-from flychat.domain.wire import message_fields
+from flychat.domain.wire import message_fields, message_json
 from flychat.entrypoints.auth import authenticate, authorize, check_cross_site, check_rate
 from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.event_stream import EventStream
 from flychat.entrypoints.grip.stream import (
     grip_recovery_answer,
     grip_stream_answer,
@@ -57,10 +58,15 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
     return value
 
 
-@post(MESSAGES_PATH, status_code=200, operation_class=documented(docs.SEND_MESSAGE))
+@post(
+    MESSAGES_PATH,
+    status_code=200,
+    media_type="application/json",
+    operation_class=documented(docs.SEND_MESSAGE),
+)
 async def send_message(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
-) -> dict[str, Any]:
+) -> Response[bytes]:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId.
 
     With auth on, the token decides who speaks: ``from`` is its name, ``user`` its sub.
@@ -90,7 +96,7 @@ async def send_message(
         fields.get("provisionalId"),
         user=None if caller is None else caller.sub,
     )
-    return message_fields(message)
+    return Response(message_json(message).encode(), media_type="application/json")
 
 
 @get(MESSAGES_PATH, operation_class=documented(docs.READ_MESSAGES))
@@ -126,7 +132,7 @@ async def read_messages(
             None if caller is None else caller.expires,
             retry_ms=settings.sse_retry_ms,
         )
-        return Stream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+        return EventStream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     limit = _query_int(request, "limit")
     if limit is not None and not 1 <= limit <= MAX_PAGE_LIMIT:
         raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE_LIMIT}")

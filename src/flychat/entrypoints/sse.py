@@ -11,6 +11,8 @@ from flychat.domain.ordering import Sequencer
 from flychat.domain.ports import Inbox, LiveFeed
 from flychat.domain.wire import (
     Durable,
+    FeedItem,
+    Provisional,
     sse_comment,
     sse_message,
     sse_open,
@@ -49,6 +51,19 @@ async def _repair(chat: Chat, room: RoomId, order: Sequencer[Durable]) -> list[D
     return order.accept(Durable.of(m) for m in page.messages)
 
 
+async def _opening(
+    chat: Chat, room: RoomId, position: int | None, retry_ms: int
+) -> tuple[bytes, int]:
+    """The stream's first chunk and the last id it covers (nothing of it stays referenced)."""
+    replay = await chat.replay(room, position)
+    head = [sse_retry(retry_ms), sse_open()]
+    if replay.reset:
+        chat.metrics.stream_reset()
+        head.append(sse_reset(replay.last_id))
+    head.extend(sse_message(m) for m in replay.messages)
+    return "".join(head).encode(), replay.last_id
+
+
 async def direct_stream(
     chat: Chat,
     feed: LiveFeed,
@@ -69,14 +84,10 @@ async def direct_stream(
     subscription = feed.subscribe(room)
     chat.metrics.stream_opened()
     try:
-        replay = await chat.replay(room, position)
-        head = [sse_retry(retry_ms), sse_open()]
-        if replay.reset:
-            chat.metrics.stream_reset()
-            head.append(sse_reset(replay.last_id))
-        head.extend(sse_message(m) for m in replay.messages)
-        yield "".join(head).encode()
-        order: Sequencer[Durable] = Sequencer(replay.last_id, max_buffer=feed.queue_size)
+        head, last_id = await _opening(chat, room, position, retry_ms)
+        yield head
+        del head
+        order: Sequencer[Durable] = Sequencer(last_id, max_buffer=feed.queue_size)
         async for chunk in _live(
             chat, room, subscription, order, keepalive_seconds, gap_wait_seconds, deadline
         ):
@@ -84,6 +95,20 @@ async def direct_stream(
     finally:
         feed.unsubscribe(room, subscription)
         chat.metrics.stream_closed()
+
+
+def _stored_ids(items: list[FeedItem]) -> frozenset[str]:
+    """Provisional ids whose provisional events need not be written.
+
+    A stream catching up (several durable events queued at once) skips the
+    provisional events of messages whose durable event is queued with them; the
+    client dedupes by ``provisionalId`` anyway. A stream that keeps up still sees
+    every provisional event before its durable one.
+    """
+    if len(items) < 3:
+        return frozenset()
+    stored = [i.message.provisional_id for i in items if isinstance(i, Durable)]
+    return frozenset(stored) if len(stored) > 1 else frozenset()
 
 
 async def _live(
@@ -114,11 +139,15 @@ async def _live(
             if subscription.overflowed:
                 subscription.overflowed = False
                 out.extend(d.sse for d in await _repair(chat, room, order))
+            stored = _stored_ids(items)
             for item in items:
-                if isinstance(item, str):
-                    out.append(item)
-                else:
+                if isinstance(item, Durable):
                     out.extend(d.sse for d in order.accept((item,)))
+                elif isinstance(item, Provisional):
+                    if item.provisional_id not in stored:
+                        out.append(item.sse)
+                else:
+                    out.append(item)
             if order.has_gap:
                 gap_since = gap_since if gap_since is not None else time.monotonic()
                 if order.overflowing or time.monotonic() - gap_since >= gap_wait_seconds:

@@ -83,9 +83,9 @@ def create_sql_engine(url: str) -> AsyncEngine:
 def create_sqlite_writer(url: str) -> Engine:
     """A synchronous engine with one connection for a SQLite file's writes.
 
-    Used from one worker thread, so a whole write transaction costs one hand-off
-    from the event loop instead of one per statement. Same pragmas and
-    ``BEGIN IMMEDIATE`` as ``create_sql_engine``.
+    The RoomWriter runs each write transaction whole on it: on the event loop when
+    the lock is free, else in one worker thread (never both at once). Same pragmas
+    as ``create_sql_engine``.
     """
     target = async_url(url)
     synchronous = str(target.query.get("synchronous", "normal"))
@@ -99,6 +99,11 @@ def create_sqlite_writer(url: str) -> Engine:
     event.listen(engine, "connect", functools.partial(_sqlite_connect, synchronous))
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def sqlite_commit_syncs(url: str) -> bool:
+    """True when a SQLite URL asks for commits that wait for the disk (``synchronous=full``)."""
+    return str(async_url(url).query.get("synchronous", "normal")) in ("full", "extra")
 
 
 def _sqlite_connect(synchronous: str, dbapi_connection: Any, _record: Any) -> None:

@@ -16,6 +16,7 @@ from flychat.adapters.sql.engine import (
     create_sqlite_writer,
     describe,
     guarded,
+    sqlite_commit_syncs,
 )
 from flychat.adapters.sql.tables import messages, rooms
 from flychat.adapters.sql.writer import MESSAGE_COLUMNS, RoomWriter, from_row
@@ -60,7 +61,11 @@ class SqlMessageLog:
     """
 
     def __init__(
-        self, engine: AsyncEngine, retention: int = 1000, sqlite_writer: Engine | None = None
+        self,
+        engine: AsyncEngine,
+        retention: int = 1000,
+        sqlite_writer: Engine | None = None,
+        sqlite_inline: bool = True,
     ) -> None:
         if retention < 1:
             raise ValueError("retention must be at least 1")
@@ -71,7 +76,7 @@ class SqlMessageLog:
         self._reader = engine.execution_options(**{BEGIN_OPTION: ""}) if sqlite else engine
         if sqlite and sqlite_writer is None:
             raise ValueError("a SQLite log needs its writer engine (see open_sql_log)")
-        self._writer = RoomWriter(engine, self._reader, retention, sqlite_writer)
+        self._writer = RoomWriter(engine, self._reader, retention, sqlite_writer, sqlite_inline)
 
     async def append(self, room: RoomId, draft: Draft) -> Message:
         """Store the draft as the room's next message; idempotent on its provisional id."""
@@ -122,7 +127,8 @@ async def open_sql_log(url: str, retention: int = 1000) -> AsyncIterator[SqlMess
     """
     engine = create_sql_engine(url)
     writer = create_sqlite_writer(url) if engine.dialect.name == "sqlite" else None
-    log = SqlMessageLog(engine, retention, writer)
+    inline = writer is not None and not sqlite_commit_syncs(url)
+    log = SqlMessageLog(engine, retention, writer, inline)
     try:
         yield log
     finally:

@@ -276,16 +276,22 @@ async def open_sql_presence(url: str) -> AsyncIterator[SqlPresenceStore]:
 async def open_sql_stores(
     url: str, retention: int = 1000
 ) -> AsyncIterator[tuple[SqlMessageLog, SqlPresenceStore]]:
-    """The message log and the presence store on ``url``, sharing one engine (and on SQLite
-    one writer connection, so their writes queue for it instead of contending for the file lock).
+    """The message log and the presence store on ``url``, sharing one engine.
+
+    On SQLite each gets a writer connection of its own: the message log's writer keeps
+    its raw connection checked out, so the presence batcher cannot share its pool of one.
     """
     engine = create_sql_engine(url)
-    writer = create_sqlite_writer(url) if engine.dialect.name == "sqlite" else None
-    log = SqlMessageLog(engine, retention, writer)
-    store = SqlPresenceStore(engine, writer)
+    sqlite = engine.dialect.name == "sqlite"
+    log_writer = create_sqlite_writer(url) if sqlite else None
+    presence_writer = create_sqlite_writer(url) if sqlite else None
+    log = SqlMessageLog(engine, retention, log_writer)
+    store = SqlPresenceStore(engine, presence_writer)
     try:
         yield log, store
     finally:
         await store.aclose()
         await log.aclose()
+        if presence_writer is not None:
+            presence_writer.dispose()
         await engine.dispose()

@@ -8,21 +8,22 @@ holds every room with appends waiting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from flychat.adapters.sql.engine import describe, guarded
-from flychat.adapters.sql.tables import messages, rooms
+from flychat.adapters.sql.engine import SQLITE_BUSY_SECONDS, describe, guarded, unavailable
+from flychat.adapters.sql.tables import messages
 from flychat.domain.errors import AppendConflict
 from flychat.domain.model import Draft, Message, to_millis
 
@@ -65,6 +66,25 @@ _PG_APPEND = text(
 The trim sees the table as it was before the statement, so a batch larger than the
 retention trims its own oldest rows with a second statement.
 """
+CHECKPOINT_EVERY = 500
+BUSY_MS = int(SQLITE_BUSY_SECONDS * 1000)
+
+
+class _Locked:
+    """Another connection holds the SQLite write lock: write in the thread instead."""
+
+
+_LOCKED = _Locked()
+_Stored = list[tuple[str, Message]]
+_SQLITE_BUMP = (
+    "INSERT INTO rooms (room, last_id) VALUES (?, ?) ON CONFLICT (room) "
+    "DO UPDATE SET last_id = rooms.last_id + excluded.last_id RETURNING last_id"
+)
+_SQLITE_INSERT = (
+    "INSERT INTO messages (room, id, provisional_id, sender, text, date_ms, user_sub) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_TRIM = "DELETE FROM messages WHERE room = ? AND id <= ?"
 _FIND = select(*MESSAGE_COLUMNS).where(
     _ROOM, messages.c.provisional_id.in_(bindparam("pids", expanding=True))
 )
@@ -107,7 +127,8 @@ class RoomWriter:
     id that is already stored makes the insert fail; the batch is rolled back, the
     stored messages are answered from the table and the rest is retried, so no id is
     ever skipped. With ``sqlite_writer`` (SQLite) one batch runs at a time per process,
-    a batch spans rooms, and its transaction runs whole in one worker thread.
+    a batch spans rooms, and its transaction runs whole on one connection, inline or
+    in one worker thread (see ``_store_sqlite_batch``).
     """
 
     def __init__(
@@ -116,6 +137,7 @@ class RoomWriter:
         reader: AsyncEngine,
         retention: int,
         sqlite_writer: Engine | None = None,
+        sqlite_inline: bool = True,
     ) -> None:
         self._engine = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -123,6 +145,9 @@ class RoomWriter:
         self._store = describe(engine.url)
         self._retention = retention
         self._sqlite = sqlite_writer
+        self._raw: Any = None
+        self._inline = sqlite_inline
+        self._commits = 0
         self._exclusive = sqlite_writer is not None
         self._thread = (
             ThreadPoolExecutor(1, thread_name_prefix="flychat-sqlite-writer")
@@ -132,11 +157,6 @@ class RoomWriter:
         self._lock: AbstractAsyncContextManager[Any] = (
             asyncio.Lock() if self._exclusive else nullcontext()
         )
-        upsert = sqlite_insert(rooms).values(room=bindparam("room"), last_id=bindparam("count"))
-        self._bump = upsert.on_conflict_do_update(
-            index_elements=[rooms.c.room],
-            set_={"last_id": rooms.c.last_id + upsert.excluded.last_id},
-        ).returning(rooms.c.last_id)
         self._queues: dict[str, list[_Pending]] = {}
         self._drains: dict[str, asyncio.Task[None]] = {}
 
@@ -148,7 +168,7 @@ class RoomWriter:
         if queue not in self._drains:
             self._drains[queue] = asyncio.create_task(self._drain(queue))
         try:
-            return await asyncio.shield(done)
+            return await done
         except asyncio.CancelledError:
             done.add_done_callback(_consume)
             raise
@@ -162,8 +182,15 @@ class RoomWriter:
         """Finish queued appends, then release the SQLite writer thread and connection."""
         await self.wait_idle()
         if self._thread is not None and self._sqlite is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.dispose)
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._release)
             self._thread.shutdown(wait=False)
+
+    def _release(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+        if self._sqlite is not None:
+            self._sqlite.dispose()
 
     async def _drain(self, queue: str) -> None:
         try:
@@ -214,9 +241,7 @@ class RoomWriter:
         """Store the drafts in one transaction, or return None when a provisional id exists."""
         try:
             if self._thread is not None:
-                async with self._lock:
-                    loop = asyncio.get_running_loop()
-                    return await loop.run_in_executor(self._thread, self._store_in_sqlite, batch)
+                return await self._store_sqlite_batch(batch)
             return await self._store_in_postgresql(batch)
         except IntegrityError:
             return None
@@ -247,38 +272,101 @@ class RoomWriter:
                 )
         return stored
 
-    def _store_in_sqlite(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
-        assert self._sqlite is not None
-        with self._sqlite.begin() as conn:
-            return self._store_batch(conn, batch)
+    async def _store_sqlite_batch(
+        self, batch: dict[str, list[Draft]]
+    ) -> list[tuple[str, Message]] | None:
+        """Write on the event loop when the database lock is free, else in the writer thread.
 
-    def _store_batch(
-        self, conn: Connection, batch: dict[str, list[Draft]]
-    ) -> list[tuple[str, Message]]:
+        With ``synchronous=normal`` a WAL commit does not wait for the disk, so a batch
+        costs less inline than the two thread hand-offs around it. A lock held by
+        another process (``database is locked`` at once, busy timeout 0 inline) or a
+        commit that syncs (``synchronous=full``) goes to the thread, which waits up to
+        the busy timeout. WAL checkpoints run in the thread every CHECKPOINT_EVERY commits.
+        """
+        assert self._thread is not None
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            stored = self._store_in_sqlite(batch, inline=True) if self._inline else _LOCKED
+            if isinstance(stored, _Locked):
+                stored = await loop.run_in_executor(self._thread, self._store_in_sqlite, batch)
+            if isinstance(stored, _Locked):
+                raise AssertionError("the writer thread waits for the lock")
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0:
+                await loop.run_in_executor(self._thread, self._checkpoint)
+        return stored
+
+    def _checkpoint(self) -> None:
+        with contextlib.suppress(sqlite3.Error, DBAPIError):
+            self._connection().cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+
+    def _connection(self) -> Any:
+        if self._raw is None:
+            assert self._sqlite is not None
+            self._raw = self._sqlite.raw_connection()
+            self._raw.cursor().execute("PRAGMA wal_autocheckpoint = 0").close()
+        return self._raw
+
+    def _store_in_sqlite(
+        self, batch: dict[str, list[Draft]], inline: bool = False
+    ) -> _Stored | _Locked | None:
+        """One transaction on the writer's own sqlite3 connection.
+
+        Plain DB-API calls: the statements are fixed, so SQLAlchemy's compile and
+        result layers would only add CPU to every batch. None: a provisional id
+        exists; ``_LOCKED`` (inline only): another connection holds the write lock.
+        """
+        try:
+            cursor = self._connection().cursor()
+        except (sqlite3.Error, DBAPIError) as exc:
+            raise unavailable(self._store, exc) from exc
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {0 if inline else BUSY_MS}")
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                if inline:
+                    return _LOCKED
+                raise
+            stored = self._store_rows(cursor, batch)
+            cursor.execute("COMMIT")
+            return stored
+        except sqlite3.IntegrityError:
+            cursor.execute("ROLLBACK")
+            return None
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                cursor.close()
+            self._raw.invalidate()
+            self._raw = None
+            raise unavailable(self._store, exc) from exc
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.execute("ROLLBACK")
+            raise
+        finally:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.close()
+
+    def _store_rows(self, cursor: Any, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
         stored: list[tuple[str, Message]] = []
         for room, drafts in batch.items():
-            last_id = int(
-                conn.execute(self._bump, {"room": room, "count": len(drafts)}).scalar_one()
+            count = len(drafts)
+            last_id = int(cursor.execute(_SQLITE_BUMP, (room, count)).fetchone()[0])
+            first = last_id - count + 1
+            kept = [d if d.date.microsecond % 1000 == 0 else stored_draft(d) for d in drafts]
+            cursor.executemany(
+                _SQLITE_INSERT,
+                [
+                    (room, first + i, d.provisional_id, d.sender, d.text, to_ms(d.date), d.user)
+                    for i, d in enumerate(kept)
+                ],
             )
-            first = last_id - len(drafts) + 1
-            rows = [
-                {
-                    "room": room,
-                    "id": first + i,
-                    "provisional_id": d.provisional_id,
-                    "sender": d.sender,
-                    "text": d.text,
-                    "date_ms": to_ms(d.date),
-                    "user_sub": d.user,
-                }
-                for i, d in enumerate(drafts)
-            ]
-            conn.execute(insert(messages), rows)
             if last_id > self._retention:
-                conn.execute(_TRIM, {"room": room, "oldest": last_id - self._retention})
-            stored.extend(
-                (room, Message.from_draft(first + i, stored_draft(d))) for i, d in enumerate(drafts)
-            )
+                cursor.execute(_SQLITE_TRIM, (room, last_id - self._retention))
+            stored.extend((room, Message.from_draft(first + i, d)) for i, d in enumerate(kept))
         return stored
 
     async def _find(self, room: str, provisional_ids: list[str]) -> list[Message]:

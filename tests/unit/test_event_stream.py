@@ -1,0 +1,61 @@
+"""EventStream's ASGI body loop: chunks out, a client that leaves closes the iterator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar.response.streaming import ASGIStreamingResponse
+
+from flychat.entrypoints.event_stream import _ASGIEventStream
+
+
+def response(iterator: AsyncIterator[bytes]) -> ASGIStreamingResponse:
+    plain = ASGIStreamingResponse(iterator=iterator, media_type="text/event-stream")
+    plain.__class__ = _ASGIEventStream
+    return plain
+
+
+async def test_chunks_are_sent_then_the_body_ends() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+
+    sent: list[dict[str, Any]] = []
+    done = asyncio.Event()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        if not message["more_body"]:
+            done.set()
+
+    async def receive() -> Any:
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    await asyncio.wait_for(response(chunks()).send_body(send, receive), 2)
+    assert [(m["body"], m["more_body"]) for m in sent] == [(b"a", True), (b"b", True), (b"", False)]
+
+
+async def test_a_client_that_leaves_closes_the_iterator() -> None:
+    closed = asyncio.Event()
+
+    async def forever() -> AsyncIterator[bytes]:
+        try:
+            yield b"open"
+            await asyncio.sleep(3600)
+        finally:
+            closed.set()
+
+    first = asyncio.Event()
+
+    async def send(message: Any) -> None:
+        first.set()
+
+    async def receive() -> Any:
+        await first.wait()
+        return {"type": "http.disconnect"}
+
+    await asyncio.wait_for(response(forever()).send_body(send, receive), 2)
+    assert closed.is_set()
