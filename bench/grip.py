@@ -29,7 +29,6 @@ from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
 
 GRIP_RATE = 10.0
 SUBSCRIBERS_PER_PROC = 100
-PUSHPIN_MESSAGE_RATE = 200_000
 
 
 def measure_through_proxy(
@@ -63,6 +62,7 @@ def measure_through_proxy(
     cpu0, proxy0 = app.cpu_seconds(), proxy_cpu()
     subs0, busy0 = sum(w.cpu_seconds() for w in workers), machine_busy_seconds()
     path = MESSAGES_PATH.replace("{room}", room)
+    profiler = ctx.profile(app, seconds) if ctx.options.profile else None
     posted = asyncio.run(post_at_rate(app.host, app.port, path, rate, seconds))
     cpu1, proxy1 = app.cpu_seconds(), proxy_cpu()
     subs1, busy1 = sum(w.cpu_seconds() for w in workers), machine_busy_seconds()
@@ -73,6 +73,8 @@ def measure_through_proxy(
     report["pushpin_cpu_cores"] = round((proxy1 - proxy0) / seconds, 2)
     report["subscriber_procs_cpu_cores"] = round((subs1 - subs0) / seconds, 2)
     report["machine_busy_cores"] = round((busy1 - busy0) / seconds, 2)
+    if profiler is not None:
+        report["profile"] = ctx.profile_summary(profiler)
     return report
 
 
@@ -84,8 +86,6 @@ def grip_delivery(ctx: Context, subscribers: int, rate: float = GRIP_RATE) -> Re
         app_port=0,
         control_port=free_port(),
         workdir=ctx.workdir / f"pushpin-{subscribers}",
-        message_rate=PUSHPIN_MESSAGE_RATE,
-        message_hwm=PUSHPIN_MESSAGE_RATE,
     )
     app = ctx.start_flychat(
         f"flychat-grip-{subscribers}",
