@@ -71,7 +71,8 @@ class GripPublisher:
     queues and batches it); an HTTP proxy's items wait in a queue that one task per
     proxy sends in one ``POST /publish/`` (split only past ``max_batch_bytes``), one
     request at a time. Either way items keep their order per proxy. Failures are
-    logged and dropped: streams recover from storage.
+    logged and dropped: streams recover from storage. A new kind of publish builds
+    its item (``stream_item``-style JSON bytes) and hands it to ``_enqueue``.
     """
 
     def __init__(
