@@ -29,6 +29,7 @@ class Settings:
     max_text_length: int = 4000
     max_body_bytes: int = 65536
     keepalive_seconds: float = 20.0
+    sse_retry_ms: int = 1000
     link_timeout_seconds: int = 120
     direct_streaming: bool = True
     subscriber_queue: int = 1000
@@ -134,6 +135,7 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_MAX_TEXT_LENGTH": ("max_text_length", _int(1, 60_000)),
     "FLYCHAT_MAX_BODY_BYTES": ("max_body_bytes", _int(1024, 16 * 1024 * 1024)),
     "FLYCHAT_KEEPALIVE_SECONDS": ("keepalive_seconds", _seconds(0.05, 3600)),
+    "FLYCHAT_SSE_RETRY_MS": ("sse_retry_ms", _int(0, 600_000)),
     "FLYCHAT_GRIP_LINK_TIMEOUT": ("link_timeout_seconds", _int(1, 86_400)),
     "FLYCHAT_DIRECT_STREAMING": ("direct_streaming", _bool),
     "FLYCHAT_SUBSCRIBER_QUEUE": ("subscriber_queue", _int(10, 1_000_000)),

@@ -8,6 +8,11 @@ import re
 import httpx
 import pytest
 
+from flychat.config import Settings
+from flychat.entrypoints.app import create_app
+from tests.support.servers import app_in_thread
+from tests.support.sql import closed_port
+
 KEYS = ["id", "provisionalId", "from", "text", "date"]
 DATE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
@@ -157,6 +162,13 @@ async def test_bad_paging_is_400(
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).status_code == 200
+
+
+def test_readiness_fails_while_the_store_is_unreachable() -> None:
+    settings = Settings(database_url=f"postgresql://postgres@127.0.0.1:{closed_port()}/none")
+    with app_in_thread(create_app(settings)) as url:
+        assert httpx.get(f"{url}/healthz").status_code == 200
+        assert httpx.get(f"{url}/readyz").status_code == 503
 
 
 async def test_json_text_round_trips_exactly(client: httpx.AsyncClient, room: str) -> None:

@@ -67,6 +67,7 @@ async def test_signed_stream_request_gets_history_and_hold_instructions(
         "grip-keep-alive": ": keep-alive\\n\\n; format=cstring; timeout=7",
         "grip-link": f"</rooms/{room}/messages/?recover=true>; rel=next; timeout=9",
     }
+    assert response.text.startswith("retry: 1000\n\nevent: stream-open\n")
     events = parse_all(response.text)
     assert [e.event for e in events] == ["stream-open", "message", "message", "message"]
     assert [e.id for e in events[1:]] == ["2", "3", "4"]
@@ -158,7 +159,7 @@ async def test_forged_or_missing_sig_gets_no_grip_instructions(
     async with client.stream("GET", f"/rooms/{room}/messages/", headers=stream_headers) as stream:
         assert stream.status_code == 200 and not grip_headers(stream)
         first = await anext(stream.aiter_bytes())
-        assert first.startswith(b"event: stream-open")
+        assert first.startswith(b"retry: 1000\n\nevent: stream-open")
 
 
 async def test_signed_json_request_is_plain_json(client: httpx.AsyncClient, room: str) -> None:
@@ -182,3 +183,18 @@ def test_direct_streaming_off_refuses_unsigned_streams_only() -> None:
         assert "FLYCHAT_DIRECT_STREAMING" in refused.json()["error"]
         assert http.get("/rooms/r/messages/", headers={**SSE, **grip_sig()}).status_code == 200
         assert http.get("/rooms/r/messages/").status_code == 200
+
+
+def test_the_opening_answer_carries_the_configured_retry() -> None:
+    with (
+        app_in_thread(create_app(settings(sse_retry_ms=2500))) as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+    ):
+        opening = http.get("/rooms/r/messages/", headers={**SSE, **grip_sig()})
+        assert opening.text.startswith("retry: 2500\n\nevent: stream-open\n")
+        http.post("/rooms/r/messages/", data={"from": "a", "text": "hi"})
+        recovery = http.get(
+            "/rooms/r/messages/?recover=true",
+            headers={"Grip-Last": "t-messages-r; last-id=0", **grip_sig()},
+        )
+        assert recovery.text.startswith("event: message\nid: 1\n")

@@ -7,7 +7,10 @@ import asyncio
 import httpx
 import pytest
 
+from flychat.config import Settings
+from flychat.entrypoints.app import create_app
 from tests.e2e.streams import open_stream
+from tests.support.servers import app_in_thread
 
 
 async def post(client: httpx.AsyncClient, room: str, text: str, **extra: str) -> dict[str, object]:
@@ -35,6 +38,30 @@ async def test_stream_starts_with_open_then_history(client: httpx.AsyncClient, r
         history = await stream.take(50)
         assert [int(e.id or 0) for e in history] == list(range(11, 61))
         assert all(e.event == "message" and e.json()["id"] == int(e.id or 0) for e in history)
+
+
+async def first_bytes(client: httpx.AsyncClient, room: str, size: int) -> bytes:
+    """The first ``size`` bytes of the room's stream, as the server sent them."""
+    received = b""
+    headers = {"Accept": "text/event-stream"}
+    async with client.stream("GET", f"/rooms/{room}/messages/", headers=headers) as response:
+        async for chunk in response.aiter_bytes():
+            received += chunk
+            if len(received) >= size:
+                break
+    return received[:size]
+
+
+async def test_stream_starts_with_the_retry_field(client: httpx.AsyncClient, room: str) -> None:
+    expected = b"retry: 1000\n\nevent: stream-open\n"
+    assert await first_bytes(client, room, len(expected)) == expected
+
+
+async def test_the_retry_field_follows_the_setting() -> None:
+    settings = Settings(database_url="memory://", sse_retry_ms=250)
+    with app_in_thread(create_app(settings)) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            assert await first_bytes(client, "r", 13) == b"retry: 250\n\ne"
 
 
 async def test_live_events_provisional_then_durable(client: httpx.AsyncClient, room: str) -> None:

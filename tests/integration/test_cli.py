@@ -40,3 +40,17 @@ def test_unreachable_store_is_one_clear_line() -> None:
     result = flychat("migrate", FLYCHAT_DATABASE_URL="postgresql://postgres@127.0.0.1:1/none")
     assert result.returncode == 1
     assert "unavailable" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_migrate_needs_nothing_from_the_working_folder(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "FLYCHAT_DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "flychat.entrypoints.cli", "migrate"],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "flychat.db").is_file()

@@ -50,7 +50,9 @@ def durable_ids(events: list[Event]) -> list[int]:
 
 async def test_a_lost_publish_is_repaired_from_storage() -> None:
     chat, log, broker = setup()
-    stream = direct_stream(chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1)
+    stream = direct_stream(
+        chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1, retry_ms=1000
+    )
     assert (await read_events(stream, 1))[0].event == "stream-open"
     await log.append(ROOM, draft(1))
     await chat.post(ROOM, "alice", "published")
@@ -62,7 +64,9 @@ async def test_a_lost_publish_is_repaired_from_storage() -> None:
 
 async def test_a_slow_reader_is_repaired_in_order() -> None:
     chat, _, broker = setup(queue_size=10)
-    stream = direct_stream(chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1)
+    stream = direct_stream(
+        chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1, retry_ms=1000
+    )
     await read_events(stream, 1)
     for i in range(50):
         await chat.post(ROOM, "alice", f"m{i}")
@@ -73,7 +77,9 @@ async def test_a_slow_reader_is_repaired_in_order() -> None:
 
 async def test_a_reader_too_far_behind_is_disconnected_without_reset() -> None:
     chat, _, broker = setup(queue_size=10, max_replay=20)
-    stream = direct_stream(chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1)
+    stream = direct_stream(
+        chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1, retry_ms=1000
+    )
     await read_events(stream, 1)
     for i in range(40):
         await chat.post(ROOM, "alice", f"m{i}")
@@ -85,7 +91,9 @@ async def test_a_reader_too_far_behind_is_disconnected_without_reset() -> None:
 
 async def test_close_all_ends_the_stream() -> None:
     chat, _, broker = setup()
-    stream = direct_stream(chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1)
+    stream = direct_stream(
+        chat, broker, ROOM, None, keepalive_seconds=5, gap_wait_seconds=0.1, retry_ms=1000
+    )
     await read_events(stream, 1)
     broker.close_all()
     assert [chunk async for chunk in stream] == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import sys
 from asyncio.subprocess import PIPE
 from collections.abc import Iterator
@@ -103,3 +105,28 @@ async def test_head_schema_matches_the_tables_module(empty_url: str) -> None:
             assert await conn.run_sync(diff) == []
     finally:
         await engine.dispose()
+
+
+def developer_alembic(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    """The ``alembic`` command of the dev venv, run from the checkout as a developer would."""
+    alembic = Path(sys.executable).parent / "alembic"
+    return subprocess.run(
+        [str(alembic), *args],
+        cwd=ROOT,
+        env={**os.environ, "FLYCHAT_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_the_developer_alembic_command_works_from_the_checkout(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "dev.db")
+    upgraded = developer_alembic("upgrade", "head", url=url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert await tables(url) >= SCHEMA_TABLES
+    heads = developer_alembic("heads", url=url)
+    assert heads.returncode == 0, heads.stderr
+    assert [line.split()[0] for line in heads.stdout.splitlines()] == [revisions(url)[-1]]
+    assert "(head)" in heads.stdout

@@ -26,23 +26,24 @@ class Event:
 
 
 def parse_block(block: str) -> Event | None:
-    """Parse one blank-line-separated block; None when it dispatches nothing."""
+    """Parse one blank-line-separated block; None when it dispatches nothing.
+
+    As in a browser, a block without ``data`` (such as ``retry: N``) dispatches no event.
+    """
     event = Event()
-    has_field = False
     for line in block.split("\n"):
         if line.startswith(":"):
             event.comment = line[1:].strip()
             continue
         name, _, value = line.partition(":")
         value = value[1:] if value.startswith(" ") else value
-        has_field = True
         if name == "event":
             event.event = value
         elif name == "id":
             event.id = value
         elif name == "data":
             event.data_lines.append(value)
-    if not has_field:
+    if not event.data_lines:
         return event if event.comment is not None else None
     return event
 

@@ -20,6 +20,7 @@ def test_values_are_parsed() -> None:
             "FLYCHAT_PORT": "9000",
             "FLYCHAT_KEEPALIVE_SECONDS": "0.5",
             "FLYCHAT_DIRECT_STREAMING": "off",
+            "FLYCHAT_SSE_RETRY_MS": "0",
         }
     )
     assert settings.store_scheme == "postgresql"
@@ -29,6 +30,7 @@ def test_values_are_parsed() -> None:
     )
     assert settings.grip_prefix == "chat-" and settings.port == 9000
     assert settings.keepalive_seconds == 0.5 and settings.direct_streaming is False
+    assert settings.sse_retry_ms == 0 and Settings().sse_retry_ms == 1000
 
 
 @pytest.mark.parametrize(
@@ -52,6 +54,9 @@ def test_values_are_parsed() -> None:
         ("FLYCHAT_KEEPALIVE_SECONDS", "soon"),
         ("FLYCHAT_DIRECT_STREAMING", "maybe"),
         ("FLYCHAT_LOG_LEVEL", "loud"),
+        ("FLYCHAT_SSE_RETRY_MS", "600001"),
+        ("FLYCHAT_SSE_RETRY_MS", "-1"),
+        ("FLYCHAT_SSE_RETRY_MS", "1.5"),
     ],
 )
 def test_bad_values_name_the_variable(variable: str, value: str) -> None:

@@ -55,6 +55,11 @@ def sse_retraction(provisional_id: str) -> str:
     return sse_event("message", {"provisionalId": provisional_id, "retracted": True})
 
 
+def sse_retry(milliseconds: int) -> str:
+    """The ``retry:`` field: how long the client waits before reconnecting a lost stream."""
+    return f"retry: {milliseconds}\n\n"
+
+
 def sse_open() -> str:
     """The first event of every new stream."""
     return sse_event("stream-open", {})

@@ -84,6 +84,7 @@ async def read_messages(
             position,
             settings.keepalive_seconds,
             settings.gap_wait_seconds,
+            retry_ms=settings.sse_retry_ms,
         )
         return Stream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
     limit = _query_int(request, "limit")

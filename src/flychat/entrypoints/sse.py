@@ -9,7 +9,14 @@ from flychat.domain.messages import Chat
 from flychat.domain.model import RoomId, parse_position
 from flychat.domain.ordering import Sequencer
 from flychat.domain.ports import Inbox, LiveFeed
-from flychat.domain.wire import Durable, sse_comment, sse_message, sse_open, sse_reset
+from flychat.domain.wire import (
+    Durable,
+    sse_comment,
+    sse_message,
+    sse_open,
+    sse_reset,
+    sse_retry,
+)
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
@@ -49,12 +56,17 @@ async def direct_stream(
     position: int | None,
     keepalive_seconds: float,
     gap_wait_seconds: float,
+    *,
+    retry_ms: int,
 ) -> AsyncIterator[bytes]:
-    """Yield the SSE stream of ``room`` for a client resuming at ``position``."""
+    """Yield the SSE stream of ``room`` for a client resuming at ``position``.
+
+    The first chunk starts with ``retry: retry_ms``, then ``stream-open`` and the replay.
+    """
     subscription = feed.subscribe(room)
     try:
         replay = await chat.replay(room, position)
-        head = [sse_open()]
+        head = [sse_retry(retry_ms), sse_open()]
         if replay.reset:
             head.append(sse_reset(replay.last_id))
         head.extend(sse_message(m) for m in replay.messages)

@@ -11,7 +11,7 @@ from flychat.bootstrap import Services
 from flychat.domain.channels import messages_channel
 from flychat.domain.messages import Replay
 from flychat.domain.model import MAX_ID, RoomId
-from flychat.domain.wire import sse_message, sse_open, sse_reset
+from flychat.domain.wire import sse_message, sse_open, sse_reset, sse_retry
 from flychat.entrypoints.grip.headers import hold_stream_headers, parse_grip_last
 from flychat.entrypoints.grip.sig import GripSigValidator
 from flychat.entrypoints.sse import SSE_HEADERS, resume_position, wants_event_stream
@@ -56,11 +56,16 @@ async def grip_stream_answer(
 
 
 def _held(services: Services, room: RoomId, replay: Replay, *, opening: bool) -> Response[Any]:
-    parts = [sse_open()] if opening else []
+    """The held answer; only the opening one carries ``retry:`` and ``stream-open``.
+
+    A recovery answer is appended to a stream the client already has open, which
+    got its ``retry:`` with the opening answer.
+    """
+    settings = services.settings
+    parts = [sse_retry(settings.sse_retry_ms), sse_open()] if opening else []
     if replay.reset:
         parts.append(sse_reset(replay.last_id))
     parts.extend(sse_message(m) for m in replay.messages)
-    settings = services.settings
     grip = hold_stream_headers(
         room,
         replay.last_id,
