@@ -48,14 +48,19 @@ TARGET_SEQ_RATE = 300.0
 
 @contextmanager
 def app_behind_pushpin(
-    ctx: Context, name: str, env: dict[str, str] | None = None
+    ctx: Context, name: str, env: dict[str, str] | None = None, *, http: bool = False
 ) -> Iterator[tuple[Server, Pushpin]]:
-    """A flychat (SQLite, direct streaming off) behind a fresh Pushpin; its log kept."""
+    """A flychat (SQLite, direct streaming off) behind a fresh Pushpin; its log kept.
+
+    The app publishes over Pushpin's ZeroMQ input, or with ``http`` through
+    ``POST /publish/`` on its control port (how any non-local proxy is reached).
+    """
     if pushpin_binary() is None:
         raise RuntimeError("pushpin is not installed (apt-get install pushpin)")
     pushpin = Pushpin(app_port=0, control_port=free_port(), workdir=ctx.workdir / f"pp-{name}")
     pushpin.push_in_port = free_port()
-    settings = {"GRIP_URL": pushpin.grip_url, "FLYCHAT_DIRECT_STREAMING": "false", **(env or {})}
+    grip_url = pushpin.http_grip_url if http else pushpin.grip_url
+    settings = {"GRIP_URL": grip_url, "FLYCHAT_DIRECT_STREAMING": "false", **(env or {})}
     app = ctx.start_flychat(f"flychat-{name}", ctx.sqlite_url(name), settings)
     pushpin.app_port = app.port
     pushpin.start()
@@ -155,13 +160,17 @@ def measure_through_proxy(
     return report
 
 
-def grip_delivery(ctx: Context, subscribers: int, rate: float = GRIP_RATE) -> Result:
+def grip_delivery(
+    ctx: Context, subscribers: int, rate: float = GRIP_RATE, *, http: bool = False
+) -> Result:
     """Post at ``rate`` to one app behind Pushpin with ``subscribers`` streams through Pushpin."""
-    with app_behind_pushpin(ctx, f"grip-{subscribers}") as (app, pushpin):
+    name = f"grip-{subscribers}" + ("-http" if http else "")
+    with app_behind_pushpin(ctx, name, http=http) as (app, pushpin):
         m = measure_through_proxy(
             ctx, app, pushpin.http_port, subscribers, rate, pushpin.cpu_seconds
         )
     m["mode"] = "grip"
+    m["transport"] = "http" if http else "zmq"
     m["app_cpu_ms_per_msg"] = round(m["server_cpu_s_per_1000_msgs"], 3)
     m["store_append_ms"] = round(append_time_ms(ctx), 3)
     return Result(m, _rows(m))
@@ -304,6 +313,18 @@ def grip_seq(ctx: Context) -> Result:
 )
 def grip_50(ctx: Context) -> Result:
     return grip_delivery(ctx, 50)
+
+
+@scenario(
+    "grip-50-http",
+    "GRIP mode as grip-50, the app publishing through Pushpin's HTTP control port "
+    "(as to any non-local proxy)",
+    order=60,
+    key="durable_p99_ms",
+    groups=("grip",),
+)
+def grip_50_http(ctx: Context) -> Result:
+    return grip_delivery(ctx, 50, http=True)
 
 
 @scenario(
