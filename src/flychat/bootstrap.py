@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -11,10 +13,11 @@ from datetime import UTC, datetime
 from flychat.adapters.grip.proxy import parse_grip_url
 from flychat.adapters.grip.publisher import GripPublisher
 from flychat.adapters.local_broker import LocalBroker
-from flychat.adapters.memory import InMemoryMessageLog
+from flychat.adapters.memory import InMemoryMessageLog, InMemoryPresenceStore
 from flychat.config import Settings
 from flychat.domain.messages import Chat, ChatRules
-from flychat.domain.ports import LiveFeed, MessageLog, Publisher
+from flychat.domain.ports import LiveFeed, MessageLog, PresenceStore, Publisher
+from flychat.domain.presence import Presence, PresenceRules
 
 
 @dataclass
@@ -24,6 +27,7 @@ class Services:
     settings: Settings
     chat: Chat
     feed: LiveFeed
+    presence: Presence
     grip_sig_keys: tuple[bytes | str, ...] = ()
 
 
@@ -57,6 +61,42 @@ async def open_message_log(settings: Settings) -> AsyncIterator[MessageLog]:
         raise ValueError(f"unsupported store {scheme!r}")
 
 
+@asynccontextmanager
+async def open_stores(settings: Settings) -> AsyncIterator[tuple[MessageLog, PresenceStore]]:
+    """Open the message log and the presence store of ``settings.database_url``."""
+    scheme = settings.store_scheme
+    if scheme == "memory":
+        yield InMemoryMessageLog(retention=settings.retention), InMemoryPresenceStore()
+    elif scheme in ("sqlite", "postgresql"):
+        from flychat.adapters.sql.presence import open_sql_stores
+
+        async with open_sql_stores(settings.database_url, settings.retention) as stores:
+            yield stores
+    elif scheme == "dynamodb":
+        from flychat.adapters.dynamodb.presence import open_dynamo_presence
+
+        async with (
+            open_message_log(settings) as log,
+            open_dynamo_presence(settings.database_url) as presence,
+        ):
+            yield log, presence
+    else:
+        raise ValueError(f"unsupported store {scheme!r}")
+
+
+def presence_rules(settings: Settings) -> PresenceRules:
+    """The presence limits, taken from the settings."""
+    return PresenceRules(
+        ttl_seconds=settings.presence_ttl, sweep_seconds=settings.presence_sweep_seconds
+    )
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def chat_rules(settings: Settings) -> ChatRules:
     """The domain's limits, taken from the settings."""
     return ChatRules(
@@ -70,7 +110,7 @@ def chat_rules(settings: Settings) -> ChatRules:
 async def build_services(settings: Settings) -> AsyncIterator[Services]:
     """Open every adapter the settings name and wire the services over them."""
     async with AsyncExitStack() as stack:
-        log = await stack.enter_async_context(open_message_log(settings))
+        log, presence_store = await stack.enter_async_context(open_stores(settings))
         broker = LocalBroker(queue_size=settings.subscriber_queue)
         publishers: list[Publisher] = [broker]
         grip_sig_keys: tuple[bytes | str, ...] = ()
@@ -82,7 +122,10 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
             publishers.append(grip)
             grip_sig_keys = tuple(p.sig_key for p in proxies if p.sig_key is not None)
         chat = Chat(log, publishers, utc_now, new_provisional_id, chat_rules(settings))
-        yield Services(settings, chat, feed=broker, grip_sig_keys=grip_sig_keys)
+        presence = Presence(presence_store, publishers, utc_now, presence_rules(settings))
+        sweeper = asyncio.create_task(presence.run_sweeps(), name="flychat-presence-sweeper")
+        stack.push_async_callback(_stop, sweeper)
+        yield Services(settings, chat, feed=broker, presence=presence, grip_sig_keys=grip_sig_keys)
 
 
 async def migrate_store(settings: Settings) -> None:

@@ -35,6 +35,8 @@ class Settings:
     subscriber_queue: int = 1000
     gap_wait_seconds: float = 0.5
     log_level: str = "info"
+    presence_ttl: int = 60
+    presence_sweep_seconds: float = 5.0
 
     @property
     def store_scheme(self) -> str:
@@ -141,6 +143,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_SUBSCRIBER_QUEUE": ("subscriber_queue", _int(10, 1_000_000)),
     "FLYCHAT_GAP_WAIT_SECONDS": ("gap_wait_seconds", _seconds(0.0, 60)),
     "FLYCHAT_LOG_LEVEL": ("log_level", _log_level),
+    "FLYCHAT_PRESENCE_TTL": ("presence_ttl", _int(2, 86_400)),
+    "FLYCHAT_PRESENCE_SWEEP_SECONDS": ("presence_sweep_seconds", _seconds(0.1, 10)),
 }
 
 ENV_VARIABLES = tuple(_FIELDS)

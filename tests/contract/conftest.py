@@ -19,10 +19,12 @@ from typing import Any
 
 import pytest
 
-from flychat.adapters.memory import InMemoryMessageLog
+from flychat.adapters.dynamodb.presence import open_dynamo_presence
+from flychat.adapters.memory import InMemoryMessageLog, InMemoryPresenceStore
 from flychat.adapters.sql.log import open_sql_log
+from flychat.adapters.sql.presence import open_sql_presence
 from flychat.domain.model import RoomId
-from flychat.domain.ports import MessageLog
+from flychat.domain.ports import MessageLog, PresenceStore
 from tests.support.dynamo import moto_dynamo
 from tests.support.sql import closed_port, migrated_sqlite, postgres_database, sqlite_url
 
@@ -134,3 +136,80 @@ async def store(open_store: Callable[[int], Any]) -> AsyncIterator[Store]:
 def room() -> RoomId:
     """A room no other test uses."""
     return RoomId(f"r-{uuid.uuid4().hex[:16]}")
+
+
+@dataclass
+class PresenceUnderTest:
+    """A PresenceStore under test and a way to open a second, independent client of it."""
+
+    store: PresenceStore
+    another: Callable[[], AbstractAsyncContextManager[PresenceStore]]
+    dead: Callable[[], AbstractAsyncContextManager[PresenceStore]]
+
+
+PresenceFactory = Callable[[pytest.FixtureRequest], AbstractAsyncContextManager[PresenceUnderTest]]
+
+
+@asynccontextmanager
+async def memory_presence(request: pytest.FixtureRequest) -> AsyncIterator[PresenceUnderTest]:
+    store = InMemoryPresenceStore()
+
+    @asynccontextmanager
+    async def dead() -> AsyncIterator[PresenceStore]:
+        broken = InMemoryPresenceStore()
+        broken.available = False
+        yield broken
+
+    yield PresenceUnderTest(store, lambda: nullcontext(store), dead)
+
+
+@asynccontextmanager
+async def _sql_presence(url: str, dead_url: str) -> AsyncIterator[PresenceUnderTest]:
+    async with open_sql_presence(url) as store:
+        yield PresenceUnderTest(
+            store, lambda: open_sql_presence(url), lambda: open_sql_presence(dead_url)
+        )
+
+
+@asynccontextmanager
+async def sqlite_presence(request: pytest.FixtureRequest) -> AsyncIterator[PresenceUnderTest]:
+    tmp: Path = request.getfixturevalue("tmp_path")
+    template: Path = request.getfixturevalue("sqlite_template")
+    path, dead = tmp / "presence.db", tmp / "not-a-database.db"
+    await asyncio.to_thread(shutil.copyfile, template, path)
+    await asyncio.to_thread(dead.write_bytes, b"this is not a SQLite database file" * 200)
+    async with _sql_presence(sqlite_url(path), sqlite_url(dead)) as under_test:
+        yield under_test
+
+
+@asynccontextmanager
+async def postgresql_presence(request: pytest.FixtureRequest) -> AsyncIterator[PresenceUnderTest]:
+    url: str = request.getfixturevalue("postgres_url")
+    dead = f"postgresql://postgres@127.0.0.1:{closed_port()}/test"
+    async with _sql_presence(url, dead) as under_test:
+        yield under_test
+
+
+@asynccontextmanager
+async def dynamodb_presence(request: pytest.FixtureRequest) -> AsyncIterator[PresenceUnderTest]:
+    async with moto_dynamo(request.getfixturevalue("monkeypatch"), 1000) as clients:
+        url, dead = clients.url, clients.dead_url
+        async with open_dynamo_presence(url) as store:
+            yield PresenceUnderTest(
+                store, lambda: open_dynamo_presence(url), lambda: open_dynamo_presence(dead)
+            )
+
+
+PRESENCE_STORES: dict[str, PresenceFactory] = {
+    "memory": memory_presence,
+    "sqlite": sqlite_presence,
+    "postgresql": postgresql_presence,
+    "dynamodb": dynamodb_presence,
+}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, ())) for name in PRESENCE_STORES])
+async def presence(request: pytest.FixtureRequest) -> AsyncIterator[PresenceUnderTest]:
+    """The parametrised adapter's PresenceStore on a fresh (or shared, room-isolated) store."""
+    async with PRESENCE_STORES[request.param](request) as under_test:
+        yield under_test

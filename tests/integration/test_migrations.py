@@ -23,7 +23,7 @@ from flychat.adapters.sql.tables import metadata
 from tests.support.servers import ROOT
 from tests.support.sql import SQL_BACKENDS, postgres_database, sqlite_url
 
-SCHEMA_TABLES = {"rooms", "messages"}
+SCHEMA_TABLES = {"rooms", "messages", "presence"}
 MIGRATE = (
     "import asyncio, sys; from flychat.adapters.sql.migrate import migrate_sql; "
     "asyncio.run(migrate_sql(sys.argv[1]))"

@@ -90,6 +90,8 @@ class DynamoClients:
     log: DynamoMessageLog
     another: Callable[[], AbstractAsyncContextManager[DynamoMessageLog]]
     dead: Callable[[], AbstractAsyncContextManager[DynamoMessageLog]]
+    url: str = ""
+    dead_url: str = ""
 
 
 @asynccontextmanager
@@ -106,4 +108,6 @@ async def moto_dynamo(
                 log,
                 lambda: open_dynamo_log(url, retention),
                 lambda: open_dynamo_log(dead, retention),
+                url,
+                dead,
             )

@@ -101,6 +101,11 @@ class LocalBroker:
         if room.value in self._rooms:
             self._offer(room, sse_retraction(provisional_id))
 
+    def publish_ephemeral(self, room: RoomId, sse: str) -> None:
+        """Deliver an encoded ephemeral event (typing, presence) to the room's streams."""
+        if room.value in self._rooms:
+            self._offer(room, sse)
+
     def close_all(self) -> None:
         """End every stream (shutdown); later subscriptions end at once."""
         self._closing = True

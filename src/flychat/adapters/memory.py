@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from flychat.domain.errors import StorageUnavailable
-from flychat.domain.model import Draft, Message, Page, RoomId
+from flychat.domain.model import Draft, Member, Message, Page, RoomId, Sender
 
 
 @dataclass
@@ -68,6 +69,58 @@ class InMemoryMessageLog:
             raise StorageUnavailable("the in-memory store is switched off")
 
 
+class InMemoryPresenceStore:
+    """A PresenceStore held in process memory: each call is atomic (no await inside)."""
+
+    def __init__(self) -> None:
+        self.available = True
+        self._rooms: dict[str, dict[str, Member]] = {}
+
+    def _check(self) -> None:
+        if not self.available:
+            raise StorageUnavailable("the in-memory store is switched off")
+
+    async def heartbeat(self, room: RoomId, sender: Sender, now: datetime) -> bool:
+        """Record the member at ``now``; True when it is new."""
+        self._check()
+        members = self._rooms.setdefault(room.value, {})
+        old = members.get(sender.key)
+        seen = now if old is None else max(now, old.last_seen)
+        members[sender.key] = Member(room, sender.key, sender.name, sender.user, seen)
+        return old is None
+
+    async def leave(self, room: RoomId, key: str) -> bool:
+        """Remove the member; True when it was there."""
+        self._check()
+        members = self._rooms.get(room.value, {})
+        removed = members.pop(key, None) is not None
+        if not members:
+            self._rooms.pop(room.value, None)
+        return removed
+
+    async def expire(self, room: RoomId | None, older_than: datetime, limit: int) -> list[Member]:
+        """Remove and return up to ``limit`` members last seen before ``older_than``."""
+        self._check()
+        names = [room.value] if room is not None else list(self._rooms)
+        removed: list[Member] = []
+        for name in names:
+            members = self._rooms.get(name, {})
+            for key, member in list(members.items()):
+                if len(removed) >= limit:
+                    return removed
+                if member.last_seen < older_than:
+                    removed.append(members.pop(key))
+            if not members:
+                self._rooms.pop(name, None)
+        return removed
+
+    async def members(self, room: RoomId, seen_since: datetime) -> list[Member]:
+        """Members last seen at or after ``seen_since``."""
+        self._check()
+        found = self._rooms.get(room.value, {}).values()
+        return [m for m in found if m.last_seen >= seen_since]
+
+
 @dataclass
 class RecordingPublisher:
     """A Publisher that keeps what it was asked to send, in order."""
@@ -85,3 +138,7 @@ class RecordingPublisher:
     def publish_retraction(self, room: RoomId, provisional_id: str) -> None:
         """Record a retraction."""
         self.events.append(("retraction", room.value, provisional_id))
+
+    def publish_ephemeral(self, room: RoomId, sse: str) -> None:
+        """Record an ephemeral event."""
+        self.events.append(("ephemeral", room.value, sse))

@@ -137,3 +137,26 @@ class Page:
 
     messages: tuple[Message, ...]
     last_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who sends an ephemeral event: the presence ``key``, the shown name, the token's ``sub``.
+
+    In open mode ``key`` is the trimmed ``from`` and ``user`` is None.
+    """
+
+    key: str
+    name: str
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A room's present member as the presence store keeps it."""
+
+    room: RoomId
+    key: str
+    name: str
+    user: str | None
+    last_seen: datetime

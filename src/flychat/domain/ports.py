@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from flychat.domain.model import Draft, Message, Page, RoomId
+from flychat.domain.model import Draft, Member, Message, Page, RoomId, Sender
 from flychat.domain.wire import FeedItem
 
 
@@ -55,6 +55,40 @@ class Publisher(Protocol):
 
     def publish_retraction(self, room: RoomId, provisional_id: str) -> None:
         """Tell subscribers that a provisional message will never be stored."""
+        ...
+
+    def publish_ephemeral(self, room: RoomId, sse: str) -> None:
+        """Send an encoded ephemeral event (typing, presence) like a provisional one: no id."""
+        ...
+
+
+class PresenceStore(Protocol):
+    """Who is in which room, shaped for the weakest store: every method is one atomic step.
+
+    Raises ``StorageUnavailable`` when the store cannot be reached.
+    """
+
+    async def heartbeat(self, room: RoomId, sender: Sender, now: datetime) -> bool:
+        """Record that ``sender`` is present at ``now``; True when this call created the member.
+
+        One write, no read before it. ``last_seen`` never moves backwards.
+        """
+        ...
+
+    async def leave(self, room: RoomId, key: str) -> bool:
+        """Remove the member; True only for the caller whose removal took effect."""
+        ...
+
+    async def expire(self, room: RoomId | None, older_than: datetime, limit: int) -> list[Member]:
+        """Remove up to ``limit`` members last seen before ``older_than`` (in one room or all).
+
+        Each removal is conditional on ``last_seen`` still being old, so a member that
+        heartbeats meanwhile stays, and of racing callers only one gets each member back.
+        """
+        ...
+
+    async def members(self, room: RoomId, seen_since: datetime) -> list[Member]:
+        """The room's members last seen at or after ``seen_since``, in any order."""
         ...
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from flychat.domain.model import Draft, Message, format_date
+from flychat.domain.model import Draft, Member, Message, Sender, format_date
 
 
 def _dumps(value: object) -> str:
@@ -53,6 +54,39 @@ def sse_provisional(draft: Draft) -> str:
 def sse_retraction(provisional_id: str) -> str:
     """The event withdrawing a provisional message that was never stored."""
     return sse_event("message", {"provisionalId": provisional_id, "retracted": True})
+
+
+def sender_fields(name: str, user: str | None) -> dict[str, Any]:
+    """``from``, then ``user`` when the sender is signed in."""
+    return {"from": name} if user is None else {"from": name, "user": user}
+
+
+def sse_typing(sender: Sender, typing: bool, seconds: int) -> str:
+    """The ephemeral ``typing`` event (no id)."""
+    data = {**sender_fields(sender.name, sender.user), "typing": typing, "seconds": seconds}
+    return sse_event("typing", data)
+
+
+def sse_presence(name: str, user: str | None, present: bool) -> str:
+    """The ephemeral ``presence`` event (no id): a member appeared or left."""
+    return sse_event("presence", {**sender_fields(name, user), "present": present})
+
+
+_last_seen_text = functools.lru_cache(maxsize=4096)(format_date)
+"""Heartbeat answers list the same members' dates over and over."""
+
+
+def member_fields(member: Member) -> dict[str, Any]:
+    """A present member as the presence answers list it."""
+    return {
+        **sender_fields(member.name, member.user),
+        "lastSeen": _last_seen_text(member.last_seen),
+    }
+
+
+def roster_fields(members: list[Member]) -> dict[str, Any]:
+    """The presence answer: members (already sorted) and their count."""
+    return {"members": [member_fields(m) for m in members], "count": len(members)}
 
 
 def sse_retry(milliseconds: int) -> str:

@@ -15,7 +15,9 @@ from flychat.bootstrap import Services, build_services
 from flychat.config import Settings, load_settings
 from flychat.entrypoints.errors import EXCEPTION_HANDLERS
 from flychat.entrypoints.http import API_HANDLERS
+from flychat.entrypoints.openapi.document import DocumentSettings, openapi_config
 from flychat.entrypoints.pages import PAGE_HANDLERS
+from flychat.entrypoints.presence import PRESENCE_HANDLERS
 
 HERE = Path(__file__).parent
 
@@ -37,6 +39,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     return Litestar(
         route_handlers=[
             *API_HANDLERS,
+            *PRESENCE_HANDLERS,
             *PAGE_HANDLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
         ],
@@ -44,4 +47,5 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         request_max_body_size=config.max_body_bytes,
+        openapi_config=openapi_config(DocumentSettings(config.max_text_length)),
     )

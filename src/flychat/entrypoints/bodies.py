@@ -11,7 +11,7 @@ import multipart
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
 JSON = "application/json"
-FIELDS = ("from", "text", "provisionalId")
+FIELDS = ("from", "text", "provisionalId", "typing", "leave")
 
 
 class UnsupportedMediaType(Exception):

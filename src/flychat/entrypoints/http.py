@@ -16,6 +16,8 @@ from flychat.domain.model import Page, RoomId, parse_position
 from flychat.domain.wire import message_fields
 from flychat.entrypoints.bodies import check_media_type, decode_fields
 from flychat.entrypoints.grip.stream import grip_stream_answer
+from flychat.entrypoints.openapi import operations as docs
+from flychat.entrypoints.openapi.document import documented
 from flychat.entrypoints.sse import (
     SSE_HEADERS,
     direct_stream,
@@ -47,7 +49,7 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
     return value
 
 
-@post(MESSAGES_PATH, status_code=200)
+@post(MESSAGES_PATH, status_code=200, operation_class=documented(docs.SEND_MESSAGE))
 async def send_message(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
 ) -> dict[str, Any]:
@@ -63,7 +65,7 @@ async def send_message(
     return message_fields(message)
 
 
-@get(MESSAGES_PATH)
+@get(MESSAGES_PATH, operation_class=documented(docs.READ_MESSAGES))
 async def read_messages(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
 ) -> Response[Any]:
@@ -99,13 +101,13 @@ async def read_messages(
     return Response(page_json(page))
 
 
-@get("/healthz")
+@get("/healthz", operation_class=documented(docs.HEALTHZ))
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@get("/readyz")
+@get("/readyz", operation_class=documented(docs.READYZ))
 async def readyz(state: State) -> Response[dict[str, str]]:
     """Readiness: the store answers."""
     await services_of(state).chat.log.check()

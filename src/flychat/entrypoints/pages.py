@@ -14,16 +14,18 @@ from flychat.domain.errors import InvalidInput, InvalidRoom
 from flychat.domain.model import RoomId, validate_sender
 from flychat.domain.wire import message_fields
 from flychat.entrypoints.http import services_of
+from flychat.entrypoints.openapi import operations as docs
+from flychat.entrypoints.openapi.document import documented
 
 
-@get("/", include_in_schema=False)
+@get("/", operation_class=documented(docs.INDEX))
 async def index(request: Request[Any, Any, Any]) -> Redirect:
     """Send visitors to the default room, keeping the query string."""
     query = request.scope.get("query_string", b"").decode("latin-1")
     return Redirect("/default" + (f"?{query}" if query else ""), status_code=302)
 
 
-@get("/{room:str}", include_in_schema=False)
+@get("/{room:str}", operation_class=documented(docs.ROOM_PAGE))
 async def room_page(request: Request[Any, Any, Any], room: FromPath[str], state: State) -> Template:
     """The join page, or with ``?user=NAME`` the chat page with recent history."""
     try:
@@ -46,6 +48,7 @@ async def room_page(request: Request[Any, Any, Any], room: FromPath[str], state:
         "messages": [message_fields(m) for m in page.messages],
         "last_id": page.last_id,
         "max_text_length": services.settings.max_text_length,
+        "presence_ttl": services.settings.presence_ttl,
     }
     return Template("chat.html", context=context)
 

@@ -112,6 +112,10 @@ class GripPublisher:
         channel = provisional_channel(self.prefix, room)
         self._enqueue(stream_item(channel, sse_retraction(provisional_id)))
 
+    def publish_ephemeral(self, room: RoomId, sse: str) -> None:
+        """Enqueue an encoded ephemeral event (typing, presence) on the provisional channel."""
+        self._enqueue(stream_item(provisional_channel(self.prefix, room), sse))
+
     def _enqueue(self, item: bytes) -> None:
         """Hand one publish item (JSON bytes, see ``stream_item``) to every proxy."""
         if self._closed:

@@ -27,3 +27,20 @@ messages = Table(
     sqlite_with_rowid=False,
 )
 """The retained messages; ``date_ms`` is milliseconds since the Unix epoch, UTC."""
+
+presence = Table(
+    "presence",
+    metadata,
+    Column("room", String(64), primary_key=True),
+    Column("member", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("user_id", Text, nullable=True),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    Column("beats", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+"""Present members: ``beats`` is 0 on the heartbeat that created the row, then counts up.
+
+No index on ``last_seen_ms``: a heartbeat then changes no indexed column (a HOT update on
+PostgreSQL), and the sweeper's scan covers only present members.
+"""

@@ -3,12 +3,14 @@
 
 import { FlychatStream, STATES } from "./flychat-events.js";
 import { newProvisionalId, rememberNickname, validateText } from "./common.js";
+import { RoomPresence } from "./presence.js";
 
 const body = document.body;
 const room = body.dataset.room;
 const user = body.dataset.user;
 const initialLastId = Number.parseInt(body.dataset.lastId, 10) || 0;
 const maxTextLength = Number.parseInt(body.dataset.maxTextLength, 10) || 4000;
+const presenceTtl = Number.parseFloat(body.dataset.presenceTtl) || 60;
 const apiUrl = `/rooms/${encodeURIComponent(room)}/messages/`;
 
 const log = document.getElementById("log");
@@ -19,6 +21,16 @@ const statusEl = document.getElementById("status");
 const form = document.getElementById("composer");
 const input = document.getElementById("text");
 const counter = document.getElementById("counter");
+const olderButton = document.getElementById("older");
+
+const presence = new RoomPresence({
+  room,
+  user,
+  ttlSeconds: presenceTtl,
+  countEl: document.getElementById("presence-count"),
+  namesEl: document.getElementById("presence-names"),
+  typingEl: document.getElementById("typing"),
+});
 
 const POST_TIMEOUT_MS = 15000;
 const STALE_PROVISIONAL_MS = 30000;
@@ -258,6 +270,7 @@ function onReset() {
 }
 
 function onEvent(type, data) {
+  presence.onEvent(type, data);
   if (type === "message") {
     if (data.retracted === true) onRetraction(data.provisionalId);
     else if (Number.isInteger(data.id)) onDurable(data);
@@ -364,6 +377,7 @@ function submit() {
     input.focus();
     return;
   }
+  presence.stopTyping();
   send(text);
   input.value = "";
   resizeInput();
@@ -384,6 +398,66 @@ input.addEventListener("keydown", (event) => {
 input.addEventListener("input", () => {
   resizeInput();
   updateCounter();
+  if (input.value.trim()) presence.typing();
+  else presence.stopTyping();
+});
+input.addEventListener("blur", () => presence.stopTyping());
+
+// ---- older messages ----------------------------------------------------------------
+
+let loadingOlder = false;
+
+function oldestShownId() {
+  for (const li of list.children) {
+    if (isDurable(li)) return Number(li.dataset.id);
+  }
+  return null;
+}
+
+function updateOlderButton() {
+  const oldest = oldestShownId();
+  olderButton.hidden = oldest === null || oldest <= 1;
+}
+
+/** Page back with before=, keeping what the user looks at where it is. */
+async function loadOlder() {
+  const oldest = oldestShownId();
+  if (loadingOlder || oldest === null || oldest <= 1) return;
+  loadingOlder = true;
+  olderButton.disabled = true;
+  try {
+    const response = await fetch(`${apiUrl}?before=${oldest}&limit=50`, {
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) throw new Error(String(response.status));
+    const page = await response.json();
+    const fromBottom = log.scrollHeight - log.scrollTop;
+    const first = list.firstElementChild;
+    let added = 0;
+    for (const msg of page.messages) {
+      if (!Number.isInteger(msg.id) || byId.has(msg.id) || byPid.has(msg.provisionalId)) continue;
+      const li = buildMessage(msg);
+      li.dataset.id = String(msg.id);
+      setStatus(li, "sent");
+      list.insertBefore(li, first);
+      byId.set(msg.id, li);
+      byPid.set(msg.provisionalId, li);
+      added += 1;
+    }
+    log.scrollTop = log.scrollHeight - fromBottom;
+    if (added === 0) olderButton.hidden = true;
+    else updateOlderButton();
+  } catch {
+    showNotice("Could not load older messages.");
+  } finally {
+    loadingOlder = false;
+    olderButton.disabled = false;
+  }
+}
+
+olderButton.addEventListener("click", loadOlder);
+log.addEventListener("scroll", () => {
+  if (log.scrollTop < 40 && !olderButton.hidden) loadOlder();
 });
 
 // ---- start -----------------------------------------------------------------------
@@ -399,6 +473,8 @@ for (const el of document.querySelectorAll(".me")) {
 rememberNickname(user);
 scrollToBottom();
 updateCounter();
+updateOlderButton();
+presence.start();
 
 const stream = new FlychatStream(apiUrl, {
   lastEventId: initialLastId,
@@ -406,7 +482,13 @@ const stream = new FlychatStream(apiUrl, {
   onState: showState,
 });
 stream.start();
-window.addEventListener("pagehide", () => stream.close());
+window.addEventListener("pagehide", () => {
+  presence.leave();
+  stream.close();
+});
 window.addEventListener("pageshow", (event) => {
-  if (event.persisted) stream.start();
+  if (event.persisted) {
+    stream.start();
+    presence.resume();
+  }
 });

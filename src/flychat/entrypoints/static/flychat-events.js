@@ -7,7 +7,7 @@
 //   with ?lastEventId= set to the last durable id it has seen.
 // - It reports a connection state: connecting, connected, reconnecting, offline.
 
-const EVENT_TYPES = ["stream-open", "message", "stream-reset"];
+const EVENT_TYPES = ["stream-open", "message", "stream-reset", "typing", "presence"];
 
 export const STATES = Object.freeze({
   CONNECTING: "connecting",

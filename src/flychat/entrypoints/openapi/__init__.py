@@ -1,0 +1,1 @@
+"""The OpenAPI document: HTTP shapes, one documentation entry per operation, the config."""

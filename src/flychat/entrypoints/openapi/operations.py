@@ -1,0 +1,212 @@
+"""One documentation entry per operation: parameters, bodies and every status it answers."""
+
+from __future__ import annotations
+
+from flychat.domain.messages import MAX_PAGE_LIMIT
+from flychat.entrypoints.openapi.document import (
+    JSON,
+    Content,
+    Doc,
+    Reply,
+    header,
+    json_reply,
+    parameter,
+)
+from flychat.entrypoints.openapi.shapes import (
+    Error,
+    FieldError,
+    Health,
+    HistoryPage,
+    Message,
+    PageLimit,
+    Position,
+    Ready,
+    RoomName,
+    Sender,
+    json_schema,
+)
+
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+EVENT_STREAM = "text/event-stream"
+HTML = "text/html"
+TEXT = {"type": "string"}
+
+ROOM = parameter("path", "room", "The room id.", json_schema(RoomName))
+RETRY_AFTER = header("Seconds to wait before retrying.", {"type": "string", "pattern": r"^\d+$"})
+
+NO_ROUTE = json_reply("No route: the room segment is empty or contains `/`.", Error)
+STORAGE_DOWN = json_reply(
+    "Storage is unavailable; retry later (`Retry-After`).",
+    Error,
+    headers={"Retry-After": RETRY_AFTER},
+)
+
+NEW_MESSAGE_BODY = {
+    FORM: Content(("NewMessage",)),
+    MULTIPART: Content(("NewMessage",)),
+    JSON: Content(("NewMessageJson",)),
+}
+
+SEND_MESSAGE = Doc(
+    operation_id="sendMessage",
+    summary="Post a message to a room",
+    parameters=[ROOM],
+    body=NEW_MESSAGE_BODY,
+    trailing_slash=True,
+    responses={
+        200: json_reply(
+            "The stored message; a repeated `provisionalId` answers the message already stored.",
+            Message,
+        ),
+        400: json_reply(
+            "A body that cannot be decoded (no `field`), or a field or the room breaking a rule. "
+            "Nothing was stored or published.",
+            FieldError,
+            Error,
+        ),
+        404: NO_ROUTE,
+        413: json_reply("The body is over `FLYCHAT_MAX_BODY_BYTES` (64 KiB by default).", Error),
+        415: json_reply(
+            f"The Content-Type is not {FORM}, {MULTIPART} or {JSON} with the utf-8 charset.",
+            Error,
+        ),
+        503: json_reply(
+            "Storage is unavailable; the provisional event was retracted. Retry with the same "
+            "`provisionalId` (`Retry-After`).",
+            Error,
+            headers={"Retry-After": RETRY_AFTER},
+        ),
+    },
+)
+
+STREAM_TEXT = (
+    "Server-Sent Events that never end on their own: `retry: N` and `event: stream-open` "
+    "(new streams), "
+    "`event: stream-reset` when the resume position cannot be honoured, then `event: message` "
+    "events (with `id:` when durable, without when provisional) and `: keep-alive` comments. "
+    "Every `data:` line is JSON."
+)
+POSITION = json_schema(Position)
+RESUME = "Resume position for the stream: ASCII digits; any other value counts as absent."
+
+READ_MESSAGES = Doc(
+    operation_id="readMessages",
+    summary="Read a room's history (JSON) or stream it (SSE)",
+    trailing_slash=True,
+    parameters=[
+        ROOM,
+        parameter("query", "after", "Messages with an id greater than this.", POSITION),
+        parameter(
+            "query",
+            "before",
+            "The newest messages with an id less than this; not with `after`.",
+            POSITION,
+        ),
+        parameter(
+            "query",
+            "limit",
+            f"Page size, 1-{MAX_PAGE_LIMIT}; default `FLYCHAT_HISTORY_SIZE` (50).",
+            json_schema(PageLimit),
+        ),
+        parameter("query", "lastEventId", f"{RESUME} Used when `Last-Event-ID` is not.", TEXT),
+        parameter(
+            "query",
+            "recover",
+            "Carried by the GRIP next link (`?recover=true`); the answer does not depend on it.",
+            TEXT,
+        ),
+        parameter("header", "Last-Event-ID", f"{RESUME} Wins over `lastEventId`.", TEXT),
+        parameter(
+            "header",
+            "Grip-Sig",
+            "Set by a GRIP proxy; anything that does not validate is ignored.",
+            TEXT,
+        ),
+        parameter(
+            "header",
+            "Grip-Last",
+            "Set by a GRIP proxy on recovery (`{channel}; last-id=N`); trusted only with a valid "
+            "`Grip-Sig`.",
+            TEXT,
+        ),
+    ],
+    responses={
+        200: Reply(
+            "The history page when `Accept` does not include `text/event-stream`; otherwise the "
+            "stream (held by the app in direct mode, or handed to the GRIP proxy with its "
+            "`Grip-*` hold headers when the request carries a valid `Grip-Sig`).",
+            {
+                JSON: Content((HistoryPage,)),
+                EVENT_STREAM: Content(schema={**TEXT, "description": STREAM_TEXT}),
+            },
+            {
+                "Cache-Control": header("`no-cache` on the stream.", TEXT),
+                "X-Accel-Buffering": header("`no` on the stream.", TEXT),
+                "Grip-Hold": header("`stream`, to the GRIP proxy only.", TEXT),
+                "Grip-Channel": header("The channels the proxy holds the stream on.", TEXT),
+                "Grip-Keep-Alive": header("The keep-alive the proxy sends.", TEXT),
+                "Grip-Link": header("The recovery (next) link for the proxy.", TEXT),
+            },
+        ),
+        400: json_reply(
+            "The room, `after`, `before` or `limit` breaks a rule, or `after` and `before` are "
+            "given together.",
+            FieldError,
+        ),
+        404: NO_ROUTE,
+        503: json_reply(
+            "Storage is unavailable (`Retry-After`), or a stream was asked for without a GRIP "
+            "proxy while `FLYCHAT_DIRECT_STREAMING=false`.",
+            Error,
+            headers={"Retry-After": RETRY_AFTER},
+        ),
+    },
+)
+
+HEALTHZ = Doc(
+    operation_id="healthz",
+    summary="Liveness",
+    responses={200: json_reply("The process answers.", Health)},
+)
+
+READYZ = Doc(
+    operation_id="readyz",
+    summary="Readiness",
+    responses={200: json_reply("The store answers.", Ready), 503: STORAGE_DOWN},
+)
+
+PAGE = Content(schema={**TEXT, "description": "An HTML page."})
+
+INDEX = Doc(
+    operation_id="index",
+    summary="Redirect to the default room",
+    responses={
+        302: Reply(
+            "To `/default`, with the query string kept.",
+            headers={"Location": header("`/default[?query]`.", TEXT, required=True)},
+        )
+    },
+)
+
+ROOM_PAGE = Doc(
+    operation_id="roomPage",
+    summary="The join page, or the chat page with recent history",
+    parameters=[
+        ROOM,
+        parameter(
+            "query",
+            "user",
+            "The nickname (rules of `from`); without it, the join page.",
+            json_schema(Sender),
+        ),
+    ],
+    responses={
+        200: Reply("The join page, or with `user` the chat page.", {HTML: PAGE}),
+        400: Reply("The join page again, saying why `user` was refused.", {HTML: PAGE}),
+        404: Reply(
+            "Not a room: an HTML page when `Accept` includes `text/html`, else JSON.",
+            {HTML: PAGE, JSON: Content((Error,))},
+        ),
+    },
+)

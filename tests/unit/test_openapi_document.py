@@ -1,0 +1,130 @@
+"""The OpenAPI document: what it lists, and that every handler in it is documented by flychat."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from openapi_spec_validator import validate
+
+from flychat.config import Settings
+from flychat.entrypoints.app import create_app
+from flychat.entrypoints.http import API_HANDLERS
+from flychat.entrypoints.openapi.document import (
+    DocumentedOperation,
+    DocumentSettings,
+    header,
+    openapi_config,
+)
+
+MESSAGES = "/rooms/{room}/messages/"
+FORMS = ["application/x-www-form-urlencoded", "multipart/form-data", "application/json"]
+
+
+def app_of(**settings: Any) -> Litestar:
+    return create_app(Settings(database_url="memory://", **settings))
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    schema: dict[str, Any] = app_of().openapi_schema.to_schema()
+    return schema
+
+
+def statuses(document: dict[str, Any], path: str, method: str) -> set[int]:
+    return {int(s) for s in document["paths"][path][method]["responses"]}
+
+
+def test_title_version_and_a_valid_openapi_31_document(document: dict[str, Any]) -> None:
+    assert document["info"]["title"] == "flychat"
+    assert document["info"]["version"] == version("flychat")
+    assert document["openapi"] == "3.1.0"
+    validate(document)
+
+
+def test_every_operation_as_served(document: dict[str, Any]) -> None:
+    listed = {(path, method) for path, item in document["paths"].items() for method in item}
+    assert listed == {
+        (MESSAGES, "get"),
+        (MESSAGES, "post"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/", "get"),
+        ("/{room}", "get"),
+    }
+
+
+def test_every_handler_in_the_schema_is_documented_by_flychat() -> None:
+    handlers = [h for route in app_of().routes for h in getattr(route, "route_handlers", [])]
+    included = [h for h in handlers if h.resolve_include_in_schema()]
+    assert included
+    assert all(issubclass(h.operation_class, DocumentedOperation) for h in included)
+
+
+def test_statuses_each_operation_answers_with(document: dict[str, Any]) -> None:
+    assert statuses(document, MESSAGES, "post") == {200, 400, 404, 413, 415, 503}
+    assert statuses(document, MESSAGES, "get") == {200, 400, 404, 503}
+    assert statuses(document, "/readyz", "get") == {200, 503}
+    assert statuses(document, "/healthz", "get") == {200}
+    assert statuses(document, "/", "get") == {302}
+    assert statuses(document, "/{room}", "get") == {200, 400, 404}
+
+
+def test_the_post_body_in_three_media_types(document: dict[str, Any]) -> None:
+    content = document["paths"][MESSAGES]["post"]["requestBody"]["content"]
+    assert list(content) == FORMS
+    schemas = document["components"]["schemas"]
+    for media in FORMS:
+        name = content[media]["schema"]["$ref"].rsplit("/", 1)[1]
+        body = schemas[name]
+        assert sorted(body["required"]) == ["from", "text"]
+        assert set(body["properties"]) == {"from", "text", "provisionalId"}
+        assert body["properties"]["text"]["maxLength"] == 4000
+
+
+def test_the_text_limit_follows_the_settings() -> None:
+    schemas = app_of(max_text_length=120).openapi_schema.to_schema()["components"]["schemas"]
+    assert schemas["NewMessage"]["properties"]["text"]["maxLength"] == 120
+
+
+def test_error_bodies_name_a_field_only_where_one_is_sent(document: dict[str, Any]) -> None:
+    post = document["paths"][MESSAGES]["post"]["responses"]
+    get = document["paths"][MESSAGES]["get"]["responses"]
+    refs = {"$ref": "#/components/schemas/FieldError"}, {"$ref": "#/components/schemas/Error"}
+    assert post["400"]["content"]["application/json"]["schema"] == {"oneOf": list(refs)}
+    assert get["400"]["content"]["application/json"]["schema"] == refs[0]
+    for status in ("404", "413", "415", "503"):
+        assert post[status]["content"]["application/json"]["schema"] == refs[1]
+    error = document["components"]["schemas"]["Error"]
+    assert error["required"] == ["error"] and error["additionalProperties"] is False
+
+
+def test_the_stream_is_documented_on_the_get(document: dict[str, Any]) -> None:
+    operation = document["paths"][MESSAGES]["get"]
+    media = set(operation["responses"]["200"]["content"])
+    assert media == {"application/json", "text/event-stream"}
+    names = {(p["in"], p["name"]) for p in operation["parameters"]}
+    assert names >= {
+        ("path", "room"),
+        ("query", "after"),
+        ("query", "before"),
+        ("query", "limit"),
+        ("query", "lastEventId"),
+        ("query", "recover"),
+        ("header", "Last-Event-ID"),
+    }
+    limit = next(p for p in operation["parameters"] if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 500}
+
+
+def test_a_header_on_every_response_is_documented_once_for_all() -> None:
+    request_id = header("The request's id.", {"type": "string"}, required=True)
+    settings = DocumentSettings(100, every_response_headers={"X-Request-ID": request_id})
+    app = Litestar(route_handlers=API_HANDLERS, openapi_config=openapi_config(settings))
+    document = app.openapi_schema.to_schema()
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    responses = [r for op in operations for r in op["responses"].values()]
+    assert len(responses) > 5
+    assert all(r["headers"]["X-Request-ID"] == request_id for r in responses)
