@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flychat.adapters.grip.proxy import parse_grip_url
 from flychat.adapters.grip.publisher import GripPublisher
@@ -16,8 +17,12 @@ from flychat.adapters.local_broker import LocalBroker
 from flychat.adapters.memory import InMemoryMessageLog, InMemoryPresenceStore
 from flychat.config import Settings
 from flychat.domain.messages import Chat, ChatRules
+from flychat.domain.metrics import NO_METRICS, ChatMetrics
 from flychat.domain.ports import LiveFeed, MessageLog, PresenceStore, Publisher
 from flychat.domain.presence import Presence, PresenceRules
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 
 @dataclass
@@ -106,8 +111,19 @@ def chat_rules(settings: Settings) -> ChatRules:
     )
 
 
+def chat_metrics(registry: CollectorRegistry | None) -> ChatMetrics:
+    """The ``flychat_*`` metrics in ``registry``; with None, an observer that records nothing."""
+    if registry is None:
+        return NO_METRICS
+    from flychat.adapters.prometheus import PrometheusChatMetrics
+
+    return PrometheusChatMetrics(registry)
+
+
 @asynccontextmanager
-async def build_services(settings: Settings) -> AsyncIterator[Services]:
+async def build_services(
+    settings: Settings, metrics: ChatMetrics = NO_METRICS
+) -> AsyncIterator[Services]:
     """Open every adapter the settings name and wire the services over them."""
     async with AsyncExitStack() as stack:
         log, presence_store = await stack.enter_async_context(open_stores(settings))
@@ -116,12 +132,14 @@ async def build_services(settings: Settings) -> AsyncIterator[Services]:
         grip_sig_keys: tuple[bytes | str, ...] = ()
         if settings.grip_enabled:
             proxies = [parse_grip_url(url) for url in settings.grip_urls]
-            grip = GripPublisher(proxies, settings.grip_prefix)
+            grip = GripPublisher(proxies, settings.grip_prefix, metrics=metrics)
             await grip.start()
             stack.push_async_callback(grip.close)
             publishers.append(grip)
             grip_sig_keys = tuple(p.sig_key for p in proxies if p.sig_key is not None)
-        chat = Chat(log, publishers, utc_now, new_provisional_id, chat_rules(settings))
+        chat = Chat(
+            log, publishers, utc_now, new_provisional_id, chat_rules(settings), metrics=metrics
+        )
         presence = Presence(presence_store, publishers, utc_now, presence_rules(settings))
         sweeper = asyncio.create_task(presence.run_sweeps(), name="flychat-presence-sweeper")
         stack.push_async_callback(_stop, sweeper)

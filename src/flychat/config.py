@@ -37,6 +37,8 @@ class Settings:
     log_level: str = "info"
     presence_ttl: int = 60
     presence_sweep_seconds: float = 5.0
+    log_format: str = "text"
+    metrics: bool = True
 
     @property
     def store_scheme(self) -> str:
@@ -118,6 +120,13 @@ def _prefix(raw: str) -> str:
     return raw
 
 
+def _log_format(raw: str) -> str:
+    fmt = raw.strip().lower()
+    if fmt not in ("text", "json"):
+        raise ValueError("must be text or json")
+    return fmt
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().lower()
     if level not in ("critical", "error", "warning", "info", "debug"):
@@ -145,6 +154,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_LOG_LEVEL": ("log_level", _log_level),
     "FLYCHAT_PRESENCE_TTL": ("presence_ttl", _int(2, 86_400)),
     "FLYCHAT_PRESENCE_SWEEP_SECONDS": ("presence_sweep_seconds", _seconds(0.1, 10)),
+    "FLYCHAT_LOG_FORMAT": ("log_format", _log_format),
+    "FLYCHAT_METRICS": ("metrics", _bool),
 }
 
 ENV_VARIABLES = tuple(_FIELDS)

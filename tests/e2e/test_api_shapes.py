@@ -13,6 +13,7 @@ from flychat.entrypoints.openapi.shapes import (
     Health,
     HistoryPage,
     Message,
+    PresenceList,
     Ready,
 )
 
@@ -60,3 +61,30 @@ async def test_error_bodies(client: httpx.AsyncClient, room: str) -> None:
 async def test_health_and_readiness(client: httpx.AsyncClient) -> None:
     assert shaped(await client.get("/healthz"), Health, 200).status == "ok"
     assert shaped(await client.get("/readyz"), Ready, 200).status == "ready"
+
+
+async def test_typing_and_presence_answers(client: httpx.AsyncClient, room: str) -> None:
+    typed = await client.post(f"/rooms/{room}/typing", data={"from": "a", "typing": " On"})
+    assert typed.status_code == 204 and typed.content == b""
+    path = f"/rooms/{room}/presence"
+    beat = shaped(await client.post(path, json={"from": " bob ", "leave": None}), PresenceList, 200)
+    shaped(await client.post(path, files={"from": (None, "al")}), PresenceList, 200)
+    listed = shaped(await client.get(path), PresenceList, 200)
+    assert [m.sender for m in beat.members] == ["bob"] and beat.count == 1
+    assert [m.sender for m in listed.members] == ["al", "bob"] and listed.count == 2
+    left = shaped(await client.post(path, data={"from": "al", "leave": "yes"}), PresenceList, 200)
+    assert left.members == listed.members[1:] and left.count == 1
+
+
+async def test_typing_and_presence_error_bodies(client: httpx.AsyncClient, room: str) -> None:
+    typing, path = f"/rooms/{room}/typing", f"/rooms/{room}/presence"
+    bad_flag = await client.post(typing, json={"from": "a", "typing": 1})
+    assert shaped(bad_flag, FieldError, 400).field == "typing"
+    assert shaped(await client.post(path, data={"leave": "no"}), FieldError, 400).field == "from"
+    assert shaped(await client.get("/rooms/schema/presence"), FieldError, 400).field == "room"
+    shaped(await client.post(typing, content=b"[]", headers=JSON), Error, 400)
+    shaped(
+        await client.post(path, content=b"x", headers={"content-type": "text/plain"}), Error, 415
+    )
+    shaped(await client.post(typing, content=b"x" * 70_000, headers=JSON), Error, 413)
+    shaped(await client.get("/rooms/a%2Fb/presence"), Error, 404)

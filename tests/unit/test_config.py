@@ -86,3 +86,25 @@ def test_every_variable_is_documented_in_the_readme() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     missing = [name for name in ENV_VARIABLES if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_metrics_and_log_format_settings() -> None:
+    assert load_settings({}).metrics is True and load_settings({}).log_format == "text"
+    settings = load_settings({"FLYCHAT_METRICS": "false", "FLYCHAT_LOG_FORMAT": " JSON "})
+    assert settings.metrics is False and settings.log_format == "json"
+    assert load_settings({"FLYCHAT_METRICS": "on", "FLYCHAT_LOG_FORMAT": "text"}).metrics is True
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("FLYCHAT_METRICS", "sometimes"),
+        ("FLYCHAT_METRICS", "2"),
+        ("FLYCHAT_LOG_FORMAT", "xml"),
+        ("FLYCHAT_LOG_FORMAT", "logfmt"),
+    ],
+)
+def test_bad_metrics_or_log_format_name_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert str(caught.value).startswith(f"{variable}:")

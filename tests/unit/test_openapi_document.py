@@ -20,6 +20,8 @@ from flychat.entrypoints.openapi.document import (
 )
 
 MESSAGES = "/rooms/{room}/messages/"
+TYPING = "/rooms/{room}/typing"
+PRESENCE = "/rooms/{room}/presence"
 FORMS = ["application/x-www-form-urlencoded", "multipart/form-data", "application/json"]
 
 
@@ -53,7 +55,23 @@ def test_every_operation_as_served(document: dict[str, Any]) -> None:
         ("/readyz", "get"),
         ("/", "get"),
         ("/{room}", "get"),
+        ("/metrics", "get"),
+        (TYPING, "post"),
+        (PRESENCE, "post"),
+        (PRESENCE, "get"),
     }
+
+
+def test_metrics_is_listed_while_it_is_served(document: dict[str, Any]) -> None:
+    assert statuses(document, "/metrics", "get") == {200}
+    assert "text/plain" in document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert "/metrics" not in app_of(metrics=False).openapi_schema.to_schema()["paths"]
+
+
+def test_every_response_documents_x_request_id(document: dict[str, Any]) -> None:
+    operations = [op for item in document["paths"].values() for op in item.values()]
+    responses = [r for op in operations for r in op["responses"].values()]
+    assert all(r["headers"]["X-Request-ID"]["required"] is True for r in responses)
 
 
 def test_every_handler_in_the_schema_is_documented_by_flychat() -> None:
@@ -70,6 +88,9 @@ def test_statuses_each_operation_answers_with(document: dict[str, Any]) -> None:
     assert statuses(document, "/healthz", "get") == {200}
     assert statuses(document, "/", "get") == {302}
     assert statuses(document, "/{room}", "get") == {200, 400, 404}
+    assert statuses(document, TYPING, "post") == {204, 400, 404, 413, 415}
+    assert statuses(document, PRESENCE, "post") == {200, 400, 404, 413, 415, 503}
+    assert statuses(document, PRESENCE, "get") == {200, 400, 404, 503}
 
 
 def test_the_post_body_in_three_media_types(document: dict[str, Any]) -> None:
@@ -82,6 +103,31 @@ def test_the_post_body_in_three_media_types(document: dict[str, Any]) -> None:
         assert sorted(body["required"]) == ["from", "text"]
         assert set(body["properties"]) == {"from", "text", "provisionalId"}
         assert body["properties"]["text"]["maxLength"] == 4000
+
+
+@pytest.mark.parametrize(("path", "flag"), [(TYPING, "typing"), (PRESENCE, "leave")])
+def test_typing_and_presence_bodies_in_three_media_types(
+    document: dict[str, Any], path: str, flag: str
+) -> None:
+    operation = document["paths"][path]["post"]
+    content = operation["requestBody"]["content"]
+    assert list(content) == FORMS
+    schemas = document["components"]["schemas"]
+    for media in FORMS:
+        body = schemas[content[media]["schema"]["$ref"].rsplit("/", 1)[1]]
+        assert body["required"] == ["from"]
+        assert set(body["properties"]) == {"from", flag}
+    assert "event: " in operation["description"]
+
+
+def test_the_presence_answer_lists_members_with_no_other_key(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    answer, member = schemas["PresenceList"], schemas["PresentMember"]
+    assert sorted(answer["required"]) == ["count", "members"]
+    assert answer["additionalProperties"] is False
+    assert sorted(member["required"]) == ["from", "lastSeen"]
+    assert set(member["properties"]) == {"from", "user", "lastSeen"}
+    assert member["additionalProperties"] is False
 
 
 def test_the_text_limit_follows_the_settings() -> None:

@@ -16,7 +16,9 @@ from flychat.domain.model import (
     validate_sender,
     validate_text,
 )
+from flychat.domain.presence import parse_flag
 from flychat.entrypoints.openapi.shapes import (
+    FLAG_PATTERN,
     OPTIONAL_PROVISIONAL_PATTERN,
     PROVISIONAL_PATTERN,
     ROOM_PATTERN,
@@ -78,6 +80,22 @@ def test_room_pattern_and_reserved_names_match_the_domain(value: str) -> None:
 def test_provisional_id_pattern_matches_the_domain(value: str) -> None:
     documented = bool(re.fullmatch(OPTIONAL_PROVISIONAL_PATTERN, value))
     assert documented == (value == "" or accepts(validate_provisional_id, value))
+
+
+FLAGS = st.text(
+    alphabet=st.sampled_from("tRuEfAlsYnO10 \t\n\x1c\x85\xa0\u3000\ufeffxİ"), max_size=9
+)
+
+
+@given(FLAGS | st.sampled_from(["true", "FALSE", "On", "off", "yes", "No", "1", "0"]))
+@example("")
+@example(" ")
+@example(" true\u3000")
+@example("\ufefftrue")
+@example("tru")
+def test_flag_pattern_matches_the_domain(value: str) -> None:
+    documented = bool(re.fullmatch(FLAG_PATTERN, value))
+    assert documented == accepts(lambda v: parse_flag("typing", v, default=True), value)
 
 
 def test_the_post_body_shape_reads_what_the_server_accepts() -> None:

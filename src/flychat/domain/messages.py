@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flychat.domain.errors import AppendConflict, InvalidInput, StorageUnavailable
+from flychat.domain.metrics import NO_METRICS, ChatMetrics
 from flychat.domain.model import (
     DEFAULT_MAX_TEXT_LENGTH,
     Draft,
@@ -70,12 +72,14 @@ class Chat:
         clock: Clock,
         new_id: IdFactory,
         rules: ChatRules | None = None,
+        metrics: ChatMetrics = NO_METRICS,
     ) -> None:
         self.log = log
         self.publishers = tuple(publishers)
         self.clock = clock
         self.new_id = new_id
         self.rules = rules or ChatRules()
+        self.metrics = metrics
 
     def draft(self, sender: object, text: object, provisional_id: object = None) -> Draft:
         """Validate client input into a Draft with its provisional id and date fixed."""
@@ -97,15 +101,26 @@ class Chat:
         store was asked). On storage failure a retraction is published and
         ``StorageUnavailable`` raised.
         """
-        draft = self.draft(sender, text, provisional_id)
+        try:
+            draft = self.draft(sender, text, provisional_id)
+        except InvalidInput:
+            self.metrics.post_finished("rejected")
+            raise
         self._each_publisher(lambda p: p.publish_provisional(room, draft))
+        started = time.perf_counter()
         try:
             message = await self._append(room, draft)
         except StorageUnavailable:
+            self.metrics.post_finished("unavailable")
             self._each_publisher(lambda p: p.publish_retraction(room, draft.provisional_id))
             raise
+        finally:
+            self.metrics.append_took(time.perf_counter() - started)
         if message == Message.from_draft(message.id, draft):
+            self.metrics.post_finished("stored")
             self._each_publisher(lambda p: p.publish_message(room, message))
+        else:
+            self.metrics.post_finished("duplicate")
         return message
 
     async def _append(self, room: RoomId, draft: Draft) -> Message:

@@ -16,6 +16,7 @@ from flychat.bootstrap import migrate_store
 from flychat.config import ConfigError, Settings, load_settings
 from flychat.domain.errors import StorageUnavailable
 from flychat.entrypoints.app import create_app
+from flychat.entrypoints.logs import configure_logging
 
 SHUTDOWN_SECONDS = 8
 
@@ -44,6 +45,8 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,
+        access_log=False,
         timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         lifespan="on",
     )
@@ -87,15 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"flychat: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for chatty in ("httpx", "httpcore", "botocore", "alembic.runtime.plugins"):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
+    configure_logging(settings.log_level, settings.log_format)
     try:
         return _run_command(args, settings)
     except (StorageUnavailable, ValueError, OSError) as exc:
-        print(f"flychat: {exc}", file=sys.stderr)
+        if settings.log_format == "json":
+            logging.getLogger("flychat").error("%s", exc)
+        else:
+            print(f"flychat: {exc}", file=sys.stderr)
         return 1
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.response import Response, Stream
 
@@ -14,7 +15,12 @@ from flychat.domain.errors import InvalidInput
 from flychat.domain.messages import MAX_PAGE_LIMIT
 from flychat.domain.model import Page, RoomId, parse_position
 from flychat.domain.wire import message_fields
-from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.bodies import (
+    MalformedBody,
+    UnsupportedMediaType,
+    check_media_type,
+    decode_fields,
+)
 from flychat.entrypoints.grip.stream import grip_stream_answer
 from flychat.entrypoints.openapi import operations as docs
 from flychat.entrypoints.openapi.document import documented
@@ -54,12 +60,17 @@ async def send_message(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
 ) -> dict[str, Any]:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
-    body = await request.body()
-    content_type = request.headers.get("content-type")
-    kind = check_media_type(content_type)
-    fields = decode_fields(kind, content_type or "", body)
-    room_id = RoomId(room)
-    message = await services_of(state).chat.post(
+    chat = services_of(state).chat
+    try:
+        body = await request.body()
+        content_type = request.headers.get("content-type")
+        kind = check_media_type(content_type)
+        fields = decode_fields(kind, content_type or "", body)
+        room_id = RoomId(room)
+    except (HTTPException, InvalidInput, MalformedBody, UnsupportedMediaType):
+        chat.metrics.post_finished("rejected")
+        raise
+    message = await chat.post(
         room_id, fields.get("from"), fields.get("text"), fields.get("provisionalId")
     )
     return message_fields(message)

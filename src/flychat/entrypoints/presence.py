@@ -13,6 +13,8 @@ from flychat.domain.presence import parse_flag
 from flychat.domain.wire import roster_fields
 from flychat.entrypoints.bodies import check_media_type, decode_fields
 from flychat.entrypoints.http import services_of
+from flychat.entrypoints.openapi import operations as docs
+from flychat.entrypoints.openapi.document import documented
 
 TYPING_PATH = "/rooms/{room:str}/typing"
 PRESENCE_PATH = "/rooms/{room:str}/presence"
@@ -35,7 +37,7 @@ async def body_fields(request: Request[Any, Any, Any]) -> dict[str, object]:
     return decode_fields(kind, content_type or "", body)
 
 
-@post(TYPING_PATH, status_code=204)
+@post(TYPING_PATH, status_code=204, operation_class=documented(docs.SEND_TYPING))
 async def send_typing(request: Request[Any, Any, Any], room: FromPath[str], state: State) -> None:
     """Say the sender is (or stopped) typing; repeats within 2 s send no new event."""
     fields = await body_fields(request)
@@ -45,7 +47,7 @@ async def send_typing(request: Request[Any, Any, Any], room: FromPath[str], stat
     services_of(state).presence.typing(room_id, sender, typing)
 
 
-@post(PRESENCE_PATH, status_code=200)
+@post(PRESENCE_PATH, status_code=200, operation_class=documented(docs.SEND_PRESENCE))
 async def send_presence(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
 ) -> dict[str, Any]:
@@ -62,7 +64,7 @@ async def send_presence(
     return roster_fields(members)
 
 
-@get(PRESENCE_PATH)
+@get(PRESENCE_PATH, operation_class=documented(docs.READ_PRESENCE))
 async def read_presence(room: FromPath[str], state: State) -> dict[str, Any]:
     """The room's members seen within the TTL, sorted by ``from``."""
     return roster_fields(await services_of(state).presence.members(RoomId(room)))

@@ -64,10 +64,12 @@ async def direct_stream(
     The first chunk starts with ``retry: retry_ms``, then ``stream-open`` and the replay.
     """
     subscription = feed.subscribe(room)
+    chat.metrics.stream_opened()
     try:
         replay = await chat.replay(room, position)
         head = [sse_retry(retry_ms), sse_open()]
         if replay.reset:
+            chat.metrics.stream_reset()
             head.append(sse_reset(replay.last_id))
         head.extend(sse_message(m) for m in replay.messages)
         yield "".join(head).encode()
@@ -78,6 +80,7 @@ async def direct_stream(
             yield chunk
     finally:
         feed.unsubscribe(room, subscription)
+        chat.metrics.stream_closed()
 
 
 async def _live(

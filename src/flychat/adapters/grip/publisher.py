@@ -23,6 +23,7 @@ from flychat.adapters.grip.transports import (
     quiet_httpx_publish_logs,
 )
 from flychat.domain.channels import messages_channel, provisional_channel
+from flychat.domain.metrics import NO_METRICS, ChatMetrics
 from flychat.domain.model import Draft, Message, RoomId
 from flychat.domain.wire import sse_message, sse_provisional, sse_retraction
 
@@ -84,8 +85,10 @@ class GripPublisher:
         max_batch_bytes: int = MAX_BATCH_BYTES,
         max_pending: int = MAX_PENDING,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: ChatMetrics = NO_METRICS,
     ) -> None:
         self.prefix = prefix
+        self.metrics = metrics
         self._lanes = [_Lane(proxy) for proxy in proxies]
         self._timeout = timeout
         self._max_batch_bytes = max_batch_bytes
@@ -138,6 +141,7 @@ class GripPublisher:
             sender.send(item)
         except PublishError as exc:
             self.items_failed += 1
+            self.metrics.grip_publish_failed()
             if not lane.overflowing:
                 log.warning("%r: %s; dropping items (streams recover)", lane.proxy, exc)
             lane.overflowing = True
@@ -198,6 +202,7 @@ class GripPublisher:
             await sender.send(items)
         except Exception as exc:
             self.items_failed += len(items)
+            self.metrics.grip_publish_failed()
             log.warning("publishing %d item(s) to %r failed: %r", len(items), sender.proxy, exc)
         else:
             self.items_sent += len(items)

@@ -45,6 +45,7 @@ async def grip_stream_answer(
         channel = messages_channel(services.settings.grip_prefix, room)
         last_id = parse_grip_last(grip_last, channel)
         replay = await services.chat.replay(room, MAX_ID if last_id is None else last_id)
+        services.chat.metrics.grip_recovered()
         return _held(services, room, replay, opening=False)
     if wants_stream:
         position = resume_position(
@@ -64,6 +65,7 @@ def _held(services: Services, room: RoomId, replay: Replay, *, opening: bool) ->
     settings = services.settings
     parts = [sse_retry(settings.sse_retry_ms), sse_open()] if opening else []
     if replay.reset:
+        services.chat.metrics.stream_reset()
         parts.append(sse_reset(replay.last_id))
     parts.extend(sse_message(m) for m in replay.messages)
     grip = hold_stream_headers(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from importlib.metadata import version
 from typing import Any, ClassVar
 
@@ -101,25 +101,23 @@ class Doc:
     parameters: Sequence[Mapping[str, Any]] = ()
     body: Mapping[str, Content] | None = None
     trailing_slash: bool = False
+    description: str = ""
 
     def with_responses(self, extra: Mapping[int, Reply]) -> Doc:
         """The same operation with more (or replaced) statuses."""
-        return Doc(
-            self.operation_id,
-            self.summary,
-            {**self.responses, **extra},
-            self.parameters,
-            self.body,
-            self.trailing_slash,
-        )
+        return replace(self, responses={**self.responses, **extra})
 
     def render(
         self, generated: Mapping[str, Any], every: Mapping[str, Mapping[str, Any]]
     ) -> dict[str, Any]:
-        """The operation object: Litestar's description and tags, the rest from this entry."""
-        out: dict[str, Any] = {
-            key: generated[key] for key in ("tags", "description") if key in generated
-        }
+        """The operation object: Litestar's tags and description (the handler's docstring,
+        then this entry's ``description``), the rest from this entry."""
+        out: dict[str, Any] = {key: generated[key] for key in ("tags",) if key in generated}
+        description = "\n\n".join(
+            text for text in (generated.get("description"), self.description) if text
+        )
+        if description:
+            out["description"] = description
         out["operationId"] = self.operation_id
         out["summary"] = self.summary
         if self.parameters:

@@ -20,9 +20,14 @@ from flychat.entrypoints.openapi.shapes import (
     Message,
     PageLimit,
     Position,
+    PresenceBody,
+    PresenceBodyJson,
+    PresenceList,
     Ready,
     RoomName,
     Sender,
+    TypingBody,
+    TypingBodyJson,
     json_schema,
 )
 
@@ -48,6 +53,9 @@ NEW_MESSAGE_BODY = {
     JSON: Content(("NewMessageJson",)),
 }
 
+BAD_BODY = f"The Content-Type is not {FORM}, {MULTIPART} or {JSON} with the utf-8 charset."
+TOO_BIG = json_reply("The body is over `FLYCHAT_MAX_BODY_BYTES` (64 KiB by default).", Error)
+
 SEND_MESSAGE = Doc(
     operation_id="sendMessage",
     summary="Post a message to a room",
@@ -66,11 +74,8 @@ SEND_MESSAGE = Doc(
             Error,
         ),
         404: NO_ROUTE,
-        413: json_reply("The body is over `FLYCHAT_MAX_BODY_BYTES` (64 KiB by default).", Error),
-        415: json_reply(
-            f"The Content-Type is not {FORM}, {MULTIPART} or {JSON} with the utf-8 charset.",
-            Error,
-        ),
+        413: TOO_BIG,
+        415: json_reply(BAD_BODY, Error),
         503: json_reply(
             "Storage is unavailable; the provisional event was retracted. Retry with the same "
             "`provisionalId` (`Retry-After`).",
@@ -176,6 +181,24 @@ READYZ = Doc(
     responses={200: json_reply("The store answers.", Ready), 503: STORAGE_DOWN},
 )
 
+METRICS = Doc(
+    operation_id="metrics",
+    summary="Metrics in the Prometheus text format",
+    responses={
+        200: Reply(
+            "This process's metrics (`FLYCHAT_METRICS=false` removes the route).",
+            {"text/plain": Content(schema=TEXT)},
+        )
+    },
+)
+
+REQUEST_ID = header(
+    "The request's id: the client's `X-Request-ID` when it is 1-128 of `A-Za-z0-9._-`, "
+    "else a new one. Every log line about the request carries it.",
+    {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,128}$"},
+    required=True,
+)
+
 PAGE = Content(schema={**TEXT, "description": "An HTML page."})
 
 INDEX = Doc(
@@ -208,5 +231,95 @@ ROOM_PAGE = Doc(
             "Not a room: an HTML page when `Accept` includes `text/html`, else JSON.",
             {HTML: PAGE, JSON: Content((Error,))},
         ),
+    },
+)
+
+EPHEMERAL = (
+    "Ephemeral events go to the room's streams (`GET /rooms/{room}/messages/` as SSE; in GRIP "
+    "mode on the provisional channel): never stored, never with an `id:` line."
+)
+
+
+def bad_ephemeral_input(flag: str) -> Reply:
+    """The 400 of a typing or presence POST, whose optional flag is ``flag``."""
+    return json_reply(
+        f"A body that cannot be decoded (no `field`), or the room, `from` or `{flag}` breaking "
+        "a rule (checked in that order). Nothing was stored or published.",
+        FieldError,
+        Error,
+    )
+
+
+PRESENCE_EVENTS = (
+    '`event: presence` with `data: {"from": "alice", "present": true}` when a heartbeat '
+    'creates the member, `{"from": "alice", "present": false}` when a `leave` or the '
+    "expiry sweep removes it (within `FLYCHAT_PRESENCE_TTL` + 15 s of its last heartbeat); "
+    'each exactly once per change, `"user"` after `from` when signed in.'
+)
+
+SEND_TYPING = Doc(
+    operation_id="sendTyping",
+    summary="Say that someone is (or stopped) typing",
+    description=(
+        f"{EPHEMERAL} Sends `event: typing` with "
+        '`data: {"from": "alice", "typing": true, "seconds": 6}` (`"user"` after '
+        "`from` when signed in): receivers show the indicator for `seconds` unless renewed, "
+        "and hide it on `typing: false` or when that sender's message arrives. A sender's "
+        "repeated `typing: true` in the same room within 2 s (per app process) answers 204 "
+        "and sends nothing; `typing: false` always goes out."
+    ),
+    parameters=[ROOM],
+    body={
+        FORM: Content((TypingBody,)),
+        MULTIPART: Content((TypingBody,)),
+        JSON: Content((TypingBodyJson,)),
+    },
+    responses={
+        204: Reply("Sent, or a repeat within 2 s that sent nothing."),
+        400: bad_ephemeral_input("typing"),
+        404: NO_ROUTE,
+        413: TOO_BIG,
+        415: json_reply(BAD_BODY, Error),
+    },
+)
+
+SEND_PRESENCE = Doc(
+    operation_id="sendPresence",
+    summary="Heartbeat (present for the TTL), or leave the room",
+    description=(
+        f"{EPHEMERAL} Present for `FLYCHAT_PRESENCE_TTL` seconds (60 by default) after each "
+        "heartbeat; clients send one about every TTL/2 while the room is open and "
+        f"`leave=true` when it closes. Members are keyed by the trimmed `from`. {PRESENCE_EVENTS}"
+    ),
+    parameters=[ROOM],
+    body={
+        FORM: Content((PresenceBody,)),
+        MULTIPART: Content((PresenceBody,)),
+        JSON: Content((PresenceBodyJson,)),
+    },
+    responses={
+        200: json_reply("The room's members after this heartbeat or leave.", PresenceList),
+        400: bad_ephemeral_input("leave"),
+        404: NO_ROUTE,
+        413: TOO_BIG,
+        415: json_reply(BAD_BODY, Error),
+        503: STORAGE_DOWN,
+    },
+)
+
+READ_PRESENCE = Doc(
+    operation_id="readPresence",
+    summary="Who is in a room",
+    description=(
+        "Members seen within `FLYCHAT_PRESENCE_TTL` seconds, sorted by `from`; a member is "
+        "never listed longer than that after its last heartbeat, swept or not. Changes arrive "
+        f"on the room's stream: {PRESENCE_EVENTS}"
+    ),
+    parameters=[ROOM],
+    responses={
+        200: json_reply("The room's members.", PresenceList),
+        400: json_reply("The room breaks a rule.", FieldError),
+        404: NO_ROUTE,
+        503: STORAGE_DOWN,
     },
 )

@@ -26,6 +26,12 @@ SENDER_PATTERN = (
     rf"(?:[^{_CONTROLS}]{{0,{MAX_SENDER_LENGTH - 2}}}{_NAME_EDGE})?{_AROUND_NAME}$"
 )
 TEXT_PATTERN = rf"^{_TEXT_CHAR}*[^\s{_CONTROLS}]{_TEXT_CHAR}*$"
+_SPACE = r"[\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_FLAG_WORD = "|".join(
+    "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in word)
+    for word in ("true", "false", "1", "0", "yes", "no", "on", "off")
+)
+FLAG_PATTERN = rf"^(?:{_SPACE}*(?:{_FLAG_WORD}){_SPACE}*)?$"
 
 RoomName = Annotated[
     str,
@@ -51,6 +57,18 @@ Sender = Annotated[
         examples=["alice"],
     ),
 ]
+
+FormFlag = Annotated[
+    str,
+    Meta(
+        pattern=FLAG_PATTERN,
+        description="true/false, 1/0, yes/no or on/off in any case, surrounding whitespace "
+        "ignored; empty means the default.",
+        examples=["true", "false"],
+    ),
+]
+JsonFlag = bool | FormFlag | None
+"""In JSON also `true`/`false`, and `null` for the default."""
 
 
 class Message(Struct, rename={"provisional_id": "provisionalId", "sender": "from"}):
@@ -94,6 +112,53 @@ class Ready(Struct):
     """The store answers."""
 
     status: Literal["ready"]
+
+
+class TypingBody(Struct):
+    """The typing POST body (form or multipart)."""
+
+    sender: Sender = msgspec.field(name="from")
+    typing: FormFlag | UnsetType = UNSET
+
+
+class TypingBodyJson(Struct):
+    """The typing POST body in JSON: `typing` is also a JSON boolean or `null`."""
+
+    sender: Sender = msgspec.field(name="from")
+    typing: JsonFlag | UnsetType = UNSET
+
+
+class PresenceBody(Struct):
+    """The presence POST body (form or multipart): a heartbeat, or `leave`."""
+
+    sender: Sender = msgspec.field(name="from")
+    leave: FormFlag | UnsetType = UNSET
+
+
+class PresenceBodyJson(Struct):
+    """The presence POST body in JSON: `leave` is also a JSON boolean or `null`."""
+
+    sender: Sender = msgspec.field(name="from")
+    leave: JsonFlag | UnsetType = UNSET
+
+
+class PresentMember(Struct, kw_only=True, forbid_unknown_fields=True):
+    """A member seen within `FLYCHAT_PRESENCE_TTL` seconds; `user` only when signed in."""
+
+    sender: Annotated[str, Meta(min_length=1, max_length=MAX_SENDER_LENGTH)] = msgspec.field(
+        name="from"
+    )
+    user: str | UnsetType = UNSET
+    last_seen: Annotated[
+        str, Meta(pattern=DATE_PATTERN, description="The last heartbeat, UTC, ISO 8601 with ms.")
+    ] = msgspec.field(name="lastSeen")
+
+
+class PresenceList(Struct, forbid_unknown_fields=True):
+    """The room's present members sorted by `from`, and how many there are."""
+
+    members: list[PresentMember]
+    count: Annotated[int, Meta(ge=0)]
 
 
 @cache

@@ -1,0 +1,62 @@
+"""What the access log (and the request metrics) cost a POST, side by side.
+
+Scenario ``access-log`` (not in the default plan: ``--only access-log``) runs
+``flychat serve`` on a fresh SQLite file four times in a row, each under the same
+POST load: access log off (``FLYCHAT_LOG_LEVEL=warning``), on as text (``info``),
+on as JSON (``info`` + ``FLYCHAT_LOG_FORMAT=json``), and log off with
+``FLYCHAT_METRICS=false``. Compare "server CPU per POST": POSTs/s follow what the
+other processes on the machine leave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.core import post_rows
+from bench.harness import Context, Result, scenario
+
+VARIANTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("log-off", "access log off (warning)", {"FLYCHAT_LOG_LEVEL": "warning"}),
+    ("log-text", "access log on, text (info)", {"FLYCHAT_LOG_LEVEL": "info"}),
+    (
+        "log-json",
+        "access log on, JSON (info)",
+        {"FLYCHAT_LOG_LEVEL": "info", "FLYCHAT_LOG_FORMAT": "json"},
+    ),
+    (
+        "metrics-off",
+        "access log off, FLYCHAT_METRICS=false",
+        {"FLYCHAT_LOG_LEVEL": "warning", "FLYCHAT_METRICS": "false"},
+    ),
+)
+
+
+def _cpu_ms(metrics: dict[str, Any]) -> float:
+    return 1000 / float(metrics["posts_per_server_cpu_s"])
+
+
+@scenario(
+    "access-log",
+    "POSTs on SQLite: access log off / text / JSON, and metrics off [only with --only]",
+    order=70,
+    default=False,
+    key="text_cpu_overhead_pct",
+)
+def access_log(ctx: Context) -> Result:
+    metrics: dict[str, Any] = {}
+    rows: list[tuple[str, str]] = []
+    for name, label, env in VARIANTS:
+        server = ctx.start_flychat(name, ctx.sqlite_url(name), env)
+        result = ctx.post_load(server)
+        ctx.stop(server.child)
+        metrics[name] = result
+        rows += [(f"{label}: {k}", v) for k, v in post_rows(result)[:2]]
+    base = _cpu_ms(metrics["log-off"])
+    for key, name, label in (
+        ("text_cpu_overhead_pct", "log-text", "text access log vs off"),
+        ("json_cpu_overhead_pct", "log-json", "JSON access log vs off"),
+        ("metrics_off_cpu_change_pct", "metrics-off", "metrics off vs on"),
+    ):
+        metrics[key] = round((_cpu_ms(metrics[name]) / base - 1) * 100, 1)
+        rows.append((f"server CPU per POST, {label}", f"{metrics[key]:+.1f} %"))
+    return Result(metrics, rows)
