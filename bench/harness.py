@@ -273,6 +273,7 @@ class Context:
         concurrency: int | None = None,
         procs: int | None = None,
         store_cpu: Callable[[], float] | None = None,
+        auth_secret: str = "",
     ) -> dict[str, Any]:
         """Closed-loop form POSTs from separate processes; figures for the window only.
 
@@ -297,6 +298,7 @@ class Context:
                     "--concurrency", str(share), "--warmup", str(opts.warmup),
                     "--duration", str(opts.duration), "--start-at", repr(start_at),
                     "--tag", str(i),
+                    *([f"--auth-secret={auth_secret}"] if auth_secret else []),
                 ],
                 stdout=subprocess.PIPE,
             )

@@ -2,7 +2,8 @@
 
 Run by the harness as ``python -m bench.loadgen ...``; several processes can share
 one measurement window (``--start-at`` is a wall-clock time). Prints one JSON line.
-Each request is a browser-like form POST with a fresh UUID ``provisionalId``.
+Each request is a browser-like form POST with a fresh UUID ``provisionalId``; with
+``--auth-secret`` each connection sends its own HS256 token as ``Authorization: Bearer``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+
+import jwt
 
 from bench.rawhttp import Connection, HttpError, form_body, post_request
 
@@ -44,6 +47,14 @@ async def _worker(
     conn = Connection(args.host, args.port)
     start, end = window
     seq = 0
+    extra: tuple[tuple[str, str], ...] = ()
+    if args.auth_secret:
+        claims = {
+            "sub": f"bench-{args.tag}-{index}",
+            "exp": int(time.time()) + 3600,
+            "rooms": {"read": ["*"], "post": ["*"]},
+        }
+        extra = (("Authorization", f"Bearer {jwt.encode(claims, args.auth_secret)}"),)
     try:
         while time.monotonic() < end:
             room = rooms[(index + seq * args.concurrency) % len(rooms)]
@@ -54,7 +65,7 @@ async def _worker(
                     "provisionalId": str(uuid.uuid4()),
                 }
             )
-            raw = post_request(args.host, args.port, _path(args.path, room), body)
+            raw = post_request(args.host, args.port, _path(args.path, room), body, extra=extra)
             seq += 1
             sent = time.monotonic()
             try:
@@ -105,6 +116,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--start-at", type=float, default=0.0, help="wall-clock start time")
     parser.add_argument("--tag", default="0")
+    parser.add_argument("--auth-secret", default="", help="sign a Bearer token per connection")
     args = parser.parse_args()
     result = asyncio.run(_main(args))
     json.dump(result, sys.stdout)

@@ -26,10 +26,18 @@ def form_body(fields: Mapping[str, str]) -> bytes:
     return "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in fields.items()).encode()
 
 
-def post_request(host: str, port: int, path: str, body: bytes, origin: bool = True) -> bytes:
-    """A complete form POST request, headers and body."""
+def post_request(
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    origin: bool = True,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> bytes:
+    """A complete form POST request, headers (plus ``extra``) and body."""
     lines = [f"POST {path} HTTP/1.1", f"Host: {host}:{port}"]
     lines += [f"{name}: {value}" for name, value in BROWSER_HEADERS]
+    lines += [f"{name}: {value}" for name, value in extra]
     if origin:
         lines.append(f"Origin: http://{host}:{port}")
     lines.append("Content-Type: application/x-www-form-urlencoded")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -11,15 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from flychat.adapters.grip.expiry import ExpiryCloser
 from flychat.adapters.grip.proxy import parse_grip_url
 from flychat.adapters.grip.publisher import GripPublisher
 from flychat.adapters.local_broker import LocalBroker
 from flychat.adapters.memory import InMemoryMessageLog, InMemoryPresenceStore
+from flychat.adapters.tokens import JwtVerifier, issue_token
 from flychat.config import Settings
 from flychat.domain.messages import Chat, ChatRules
 from flychat.domain.metrics import NO_METRICS, ChatMetrics
-from flychat.domain.ports import LiveFeed, MessageLog, PresenceStore, Publisher
+from flychat.domain.ports import LiveFeed, MessageLog, PresenceStore, Publisher, TokenVerifier
 from flychat.domain.presence import Presence, PresenceRules
+from flychat.domain.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -34,6 +38,14 @@ class Services:
     feed: LiveFeed
     presence: Presence
     grip_sig_keys: tuple[bytes | str, ...] = ()
+    verifier: TokenVerifier | None = None
+    limiter: RateLimiter | None = None
+
+    def __post_init__(self) -> None:
+        if self.verifier is None and self.settings.auth_enabled:
+            self.verifier = token_verifier(self.settings)
+        if self.limiter is None and self.settings.post_rate is not None:
+            self.limiter = RateLimiter(self.settings.post_rate, time.monotonic)
 
 
 def utc_now() -> datetime:
@@ -64,6 +76,51 @@ async def open_message_log(settings: Settings) -> AsyncIterator[MessageLog]:
             yield log
     else:
         raise ValueError(f"unsupported store {scheme!r}")
+
+
+def token_verifier(settings: Settings) -> TokenVerifier | None:
+    """The verifier of access tokens that the settings configure; None in open mode."""
+    if not settings.auth_enabled:
+        return None
+    return JwtVerifier(
+        secret=settings.auth_secret,
+        public_key=settings.auth_public_key,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        leeway_seconds=settings.auth_leeway_seconds,
+    )
+
+
+def sign_token(
+    settings: Settings,
+    sub: str,
+    *,
+    name: str | None = None,
+    read: tuple[str, ...] = (),
+    post: tuple[str, ...] = (),
+    ttl_seconds: float = 3600,
+) -> str:
+    """A token signed with ``FLYCHAT_AUTH_SECRET`` (with the configured ``iss``/``aud``).
+
+    Raise ValueError when no secret is configured (a public key cannot sign).
+    """
+    if settings.auth_secret is None:
+        if settings.auth_public_key is not None:
+            raise ValueError(
+                "flychat token signs with FLYCHAT_AUTH_SECRET; with FLYCHAT_AUTH_PUBLIC_KEY "
+                "tokens are signed by whoever holds the private key"
+            )
+        raise ValueError("flychat token needs FLYCHAT_AUTH_SECRET to sign with")
+    return issue_token(
+        settings.auth_secret,
+        sub,
+        name=name,
+        read=read,
+        post=post,
+        ttl_seconds=ttl_seconds,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+    )
 
 
 @asynccontextmanager
@@ -137,6 +194,10 @@ async def build_services(
             stack.push_async_callback(grip.close)
             publishers.append(grip)
             grip_sig_keys = tuple(p.sig_key for p in proxies if p.sig_key is not None)
+            if settings.auth_enabled:
+                closer = ExpiryCloser(grip, settings.grip_prefix)
+                closer.start()
+                stack.push_async_callback(closer.stop)
         chat = Chat(
             log, publishers, utc_now, new_provisional_id, chat_rules(settings), metrics=metrics
         )

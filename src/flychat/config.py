@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flychat.domain.ratelimit import Rate
 
 DEFAULT_DATABASE_URL = "sqlite:///./flychat.db"
 STORE_SCHEMES = ("memory", "sqlite", "postgresql", "dynamodb")
@@ -35,6 +40,21 @@ class Settings:
     subscriber_queue: int = 1000
     gap_wait_seconds: float = 0.5
     log_level: str = "info"
+    auth_secret: str | None = None
+    auth_public_key: str | None = None
+    """The PEM text of the key that FLYCHAT_AUTH_PUBLIC_KEY names."""
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_leeway_seconds: float = 30.0
+    cors_origins: tuple[str, ...] = ()
+    post_rate: Rate | None = None
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    @property
+    def auth_enabled(self) -> bool:
+        """True when tokens are required (a secret or a public key is configured)."""
+        return self.auth_secret is not None or self.auth_public_key is not None
+
     presence_ttl: int = 60
     presence_sweep_seconds: float = 5.0
     log_format: str = "text"
@@ -134,6 +154,68 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _secret(raw: str) -> str:
+    from flychat.adapters.tokens import check_secret
+
+    return check_secret(raw)
+
+
+def _public_key(raw: str) -> str:
+    from flychat.adapters.tokens import public_key_algorithms
+
+    path = Path(raw.strip())
+    try:
+        pem = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {str(path)!r}: {exc}") from None
+    public_key_algorithms(pem)
+    return pem
+
+
+def _text(raw: str) -> str:
+    value = raw.strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = []
+    for part in raw.split(","):
+        origin = part.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+            raise ValueError(f"each origin must look like https://host[:port] (got {origin!r})")
+        origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+    return tuple(origins)
+
+
+def _rate(raw: str) -> Rate:
+    count, slash, seconds = raw.strip().partition("/")
+    if not slash or not count.isdigit() or int(count) < 1:
+        raise ValueError(f"must look like N/SECONDS, e.g. 10/60 (got {raw!r})")
+    try:
+        window = float(seconds)
+    except ValueError:
+        raise ValueError(f"must look like N/SECONDS, e.g. 10/60 (got {raw!r})") from None
+    if not 0.001 <= window <= 86_400:
+        raise ValueError("the window must be from 0.001 to 86400 seconds")
+    return Rate(int(count), window)
+
+
+def _networks(raw: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in raw.split(",")
+            if part.strip()
+        )
+    except ValueError as exc:
+        raise ValueError(f"must be IP addresses or networks, comma-separated ({exc})") from None
+
+
 _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_DATABASE_URL": ("database_url", _database_url),
     "GRIP_URL": ("grip_urls", _grip_urls),
@@ -152,6 +234,14 @@ _FIELDS: dict[str, tuple[str, Callable[[str], object]]] = {
     "FLYCHAT_SUBSCRIBER_QUEUE": ("subscriber_queue", _int(10, 1_000_000)),
     "FLYCHAT_GAP_WAIT_SECONDS": ("gap_wait_seconds", _seconds(0.0, 60)),
     "FLYCHAT_LOG_LEVEL": ("log_level", _log_level),
+    "FLYCHAT_AUTH_SECRET": ("auth_secret", _secret),
+    "FLYCHAT_AUTH_PUBLIC_KEY": ("auth_public_key", _public_key),
+    "FLYCHAT_AUTH_ISSUER": ("auth_issuer", _text),
+    "FLYCHAT_AUTH_AUDIENCE": ("auth_audience", _text),
+    "FLYCHAT_AUTH_LEEWAY_SECONDS": ("auth_leeway_seconds", _seconds(0, 600)),
+    "FLYCHAT_CORS_ORIGINS": ("cors_origins", _origins),
+    "FLYCHAT_POST_RATE": ("post_rate", _rate),
+    "FLYCHAT_TRUSTED_PROXIES": ("trusted_proxies", _networks),
     "FLYCHAT_PRESENCE_TTL": ("presence_ttl", _int(2, 86_400)),
     "FLYCHAT_PRESENCE_SWEEP_SECONDS": ("presence_sweep_seconds", _seconds(0.1, 10)),
     "FLYCHAT_LOG_FORMAT": ("log_format", _log_format),
@@ -167,6 +257,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     Raise ConfigError naming the variable when a value is invalid.
     """
     env = os.environ if environ is None else environ
+    if env.get("FLYCHAT_AUTH_SECRET") and env.get("FLYCHAT_AUTH_PUBLIC_KEY"):
+        raise ConfigError(
+            "FLYCHAT_AUTH_PUBLIC_KEY: set either FLYCHAT_AUTH_SECRET or FLYCHAT_AUTH_PUBLIC_KEY, "
+            "not both"
+        )
     values: dict[str, object] = {}
     for variable, (name, parse) in _FIELDS.items():
         raw = env.get(variable)

@@ -12,10 +12,12 @@ import pytest
 
 from flychat.adapters.dynamodb.log import migrate_dynamo
 from flychat.config import Settings
+from flychat.domain.ratelimit import Rate
 from flychat.entrypoints.app import create_app
 from tests.support.dynamo import moto_server, table_url, use_fake_aws
 from tests.support.servers import app_in_thread
 from tests.support.sql import migrated_sqlite, postgres_database, run_async
+from tests.support.tokens import SECRET
 
 _rooms = count(1)
 
@@ -71,3 +73,32 @@ async def client(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def room() -> str:
     return f"room-{next(_rooms)}"
+
+
+AUTH_POST_RATE = Rate(5, 60)
+CORS_ORIGIN = "https://app.example"
+
+
+@pytest.fixture(scope="module", params=STORES)
+def auth_base_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The app with identity and access on (secret ``SECRET``), once per store."""
+    folder = tmp_path_factory.mktemp("e2e-auth")
+    with store_url(request.param, folder) as url:
+        settings = Settings(
+            database_url=url,
+            keepalive_seconds=0.3,
+            auth_secret=SECRET,
+            auth_leeway_seconds=0,
+            cors_origins=(CORS_ORIGIN,),
+            post_rate=AUTH_POST_RATE,
+        )
+        with app_in_thread(create_app(settings)) as base:
+            yield base
+
+
+@pytest.fixture
+async def auth_client(auth_base_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=auth_base_url, timeout=10) as http:
+        yield http

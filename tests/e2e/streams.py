@@ -46,9 +46,10 @@ async def open_stream(
     *,
     last_event_id: str | None = None,
     query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[StreamReader]:
-    """Open ``GET /rooms/{room}/messages/`` as an SSE stream."""
-    headers = {"Accept": "text/event-stream"}
+    """Open ``GET /rooms/{room}/messages/`` as an SSE stream (``headers`` added)."""
+    headers = {"Accept": "text/event-stream", **(headers or {})}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id
     async with client.stream(

@@ -8,18 +8,22 @@ import subprocess
 import sys
 from asyncio.subprocess import PIPE
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from flychat.adapters.sql.engine import create_sql_engine
+from flychat.adapters.sql.log import open_sql_log
 from flychat.adapters.sql.migrate import alembic_config, downgrade_sql, migrate_sql
 from flychat.adapters.sql.tables import metadata
+from flychat.domain.model import Draft, RoomId
 from tests.support.servers import ROOT
 from tests.support.sql import SQL_BACKENDS, postgres_database, sqlite_url
 
@@ -105,6 +109,57 @@ async def test_head_schema_matches_the_tables_module(empty_url: str) -> None:
             assert await conn.run_sync(diff) == []
     finally:
         await engine.dispose()
+
+
+async def _rows(url: str, query: str, params: dict[str, object] | None = None) -> list[Any]:
+    engine = create_sql_engine(url)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text(query), params or {})
+            return list(result) if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+async def _is_without_rowid(url: str) -> bool:
+    rows = await _rows(url, "SELECT sql FROM sqlite_master WHERE name = 'messages'")
+    return "WITHOUT ROWID" in rows[0][0].upper()
+
+
+async def test_user_column_up_down_up_keeps_the_messages(empty_url: str) -> None:
+    """0002 adds ``user_sub`` to a table holding messages; down and up again lose none."""
+    await migrate_sql(empty_url, "0001")
+    await _rows(
+        empty_url,
+        "INSERT INTO messages (room, id, provisional_id, sender, text, date_ms) "
+        "VALUES ('r', 1, 'pid-00001', 'alice', 'before auth', 1000)",
+    )
+    await _rows(empty_url, "INSERT INTO rooms (room, last_id) VALUES ('r', 1)")
+    await migrate_sql(empty_url, "0002")
+    await _rows(
+        empty_url,
+        "INSERT INTO messages (room, id, provisional_id, sender, text, date_ms, user_sub) "
+        "VALUES ('r', 2, 'pid-00002', 'Bob', 'with auth', 2000, 'bob-1')",
+    )
+    await _rows(empty_url, "UPDATE rooms SET last_id = 2 WHERE room = 'r'")
+    async with open_sql_log(empty_url, 1000) as log:
+        page = await log.latest(RoomId("r"), 10)
+    assert [(m.sender, m.user) for m in page.messages] == [("alice", None), ("Bob", "bob-1")]
+
+    await downgrade_sql(empty_url, "0001")
+    rows = await _rows(empty_url, "SELECT id, sender, text FROM messages ORDER BY id")
+    assert [tuple(r) for r in rows] == [(1, "alice", "before auth"), (2, "Bob", "with auth")]
+
+    await migrate_sql(empty_url)
+    async with open_sql_log(empty_url, 1000) as log:
+        page = await log.latest(RoomId("r"), 10)
+        assert [(m.id, m.user) for m in page.messages] == [(1, None), (2, None)]
+        draft = Draft("pid-00003", "Carol", "after", datetime(2026, 1, 1, tzinfo=UTC), "c-3")
+        stored = await log.append(RoomId("r"), draft)
+        assert (stored.id, stored.user) == (3, "c-3")
+        assert (await log.latest(RoomId("r"), 1)).messages[0].user == "c-3"
+    if empty_url.startswith("sqlite"):
+        assert await _is_without_rowid(empty_url)
 
 
 def developer_alembic(*args: str, url: str) -> subprocess.CompletedProcess[str]:

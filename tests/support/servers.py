@@ -57,6 +57,7 @@ def app_in_thread(app: Litestar) -> Iterator[str]:
             log_level="warning",
             lifespan="on",
             timeout_graceful_shutdown=2,
+            proxy_headers=False,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

@@ -81,18 +81,32 @@ class Chat:
         self.rules = rules or ChatRules()
         self.metrics = metrics
 
-    def draft(self, sender: object, text: object, provisional_id: object = None) -> Draft:
-        """Validate client input into a Draft with its provisional id and date fixed."""
+    def draft(
+        self,
+        sender: object,
+        text: object,
+        provisional_id: object = None,
+        user: str | None = None,
+    ) -> Draft:
+        """Validate client input into a Draft with its provisional id and date fixed.
+
+        ``user`` is the token ``sub`` of a signed-in sender (None in open mode).
+        """
         name = validate_sender(sender)
         body = validate_text(text, self.rules.max_text_length)
         if provisional_id is None or provisional_id == "":
             pid = self.new_id()
         else:
             pid = validate_provisional_id(provisional_id)
-        return Draft(pid, name, body, to_millis(self.clock()))
+        return Draft(pid, name, body, to_millis(self.clock()), user)
 
     async def post(
-        self, room: RoomId, sender: object, text: object, provisional_id: object = None
+        self,
+        room: RoomId,
+        sender: object,
+        text: object,
+        provisional_id: object = None,
+        user: str | None = None,
     ) -> Message:
         """Publish provisionally, append, publish durably; return the stored message.
 
@@ -102,7 +116,7 @@ class Chat:
         ``StorageUnavailable`` raised.
         """
         try:
-            draft = self.draft(sender, text, provisional_id)
+            draft = self.draft(sender, text, provisional_id, user)
         except InvalidInput:
             self.metrics.post_finished("rejected")
             raise

@@ -113,6 +113,8 @@ class Draft:
     sender: str
     text: str
     date: datetime
+    user: str | None = None
+    """The token ``sub`` of the sender when posted with a token; None in open mode."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +126,14 @@ class Message:
     sender: str
     text: str
     date: datetime
+    user: str | None = None
 
     @classmethod
     def from_draft(cls, message_id: int, draft: Draft) -> Message:
         """The message that ``draft`` becomes once stored with ``message_id``."""
-        return cls(message_id, draft.provisional_id, draft.sender, draft.text, draft.date)
+        return cls(
+            message_id, draft.provisional_id, draft.sender, draft.text, draft.date, draft.user
+        )
 
 
 @dataclass(frozen=True, slots=True)

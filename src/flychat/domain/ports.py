@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from flychat.domain.access import Caller
 from flychat.domain.model import Draft, Member, Message, Page, RoomId, Sender
 from flychat.domain.wire import FeedItem
 
@@ -118,6 +119,14 @@ class LiveFeed(Protocol):
 
     def close_all(self) -> None:
         """End every stream (shutdown); later subscriptions end at once."""
+        ...
+
+
+class TokenVerifier(Protocol):
+    """Checks an access token and says who presents it."""
+
+    def verify(self, token: str) -> Caller:
+        """The token's Caller; raise ``NotAuthenticated`` when it is invalid or expired."""
         ...
 
 

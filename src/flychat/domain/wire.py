@@ -16,23 +16,26 @@ def _dumps(value: object) -> str:
 
 def message_fields(message: Message) -> dict[str, Any]:
     """The message as a JSON object, keys in the order of the spec."""
-    return {
+    fields: dict[str, Any] = {
         "id": message.id,
         "provisionalId": message.provisional_id,
         "from": message.sender,
-        "text": message.text,
-        "date": format_date(message.date),
     }
+    if message.user is not None:
+        fields["user"] = message.user
+    fields["text"] = message.text
+    fields["date"] = format_date(message.date)
+    return fields
 
 
 def provisional_fields(draft: Draft) -> dict[str, Any]:
     """The provisional event's JSON object: like a message, without ``id``."""
-    return {
-        "provisionalId": draft.provisional_id,
-        "from": draft.sender,
-        "text": draft.text,
-        "date": format_date(draft.date),
-    }
+    fields: dict[str, Any] = {"provisionalId": draft.provisional_id, "from": draft.sender}
+    if draft.user is not None:
+        fields["user"] = draft.user
+    fields["text"] = draft.text
+    fields["date"] = format_date(draft.date)
+    return fields
 
 
 def sse_event(event: str, data: object, event_id: int | None = None) -> str:

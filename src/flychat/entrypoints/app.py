@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -22,6 +23,7 @@ from flychat.entrypoints.openapi.operations import REQUEST_ID
 from flychat.entrypoints.pages import PAGE_HANDLERS
 from flychat.entrypoints.presence import PRESENCE_HANDLERS
 from flychat.entrypoints.request_log import RequestContext
+from flychat.entrypoints.session import SESSION_HANDLERS
 
 HERE = Path(__file__).parent
 EVERY_RESPONSE = {"X-Request-ID": REQUEST_ID}
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             *API_HANDLERS,
             *PRESENCE_HANDLERS,
             *PAGE_HANDLERS,
+            *SESSION_HANDLERS,
             create_static_files_router(path="/static", directories=[HERE / "static"]),
             *([MetricsController] if registry else []),
         ],
@@ -54,6 +57,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         request_max_body_size=config.max_body_bytes,
+        cors_config=cors_config(config),
         openapi_config=openapi_config(
             DocumentSettings(config.max_text_length, every_response_headers=EVERY_RESPONSE)
         ),
@@ -63,3 +67,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.asgi_handler = RequestContext(app.asgi_handler)
     return app
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """CORS with credentials for ``FLYCHAT_CORS_ORIGINS``; None when none are listed."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"],
+        allow_credentials=True,
+        expose_headers=["Retry-After", "WWW-Authenticate", "X-Request-ID"],
+    )

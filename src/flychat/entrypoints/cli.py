@@ -1,4 +1,4 @@
-"""The ``flychat`` command: serve, migrate."""
+"""The ``flychat`` command: serve, migrate, stack, token."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from types import FrameType
 
 import uvicorn
 
-from flychat.bootstrap import migrate_store
+from flychat.bootstrap import migrate_store, sign_token
 from flychat.config import ConfigError, Settings, load_settings
 from flychat.domain.errors import StorageUnavailable
 from flychat.entrypoints.app import create_app
@@ -49,6 +49,7 @@ def serve(settings: Settings) -> None:
         access_log=False,
         timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         lifespan="on",
+        proxy_headers=False,
     )
 
     def end_streams() -> None:
@@ -78,7 +79,38 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="bring the configured store's schema up to date")
     stack_cmd = commands.add_parser("stack", help="run the app behind a Pushpin it starts itself")
     stack_cmd.add_argument("--port", type=int, help="Pushpin's public port (default 7999)")
+    token_cmd = commands.add_parser(
+        "token", help="print an access token signed with FLYCHAT_AUTH_SECRET"
+    )
+    token_cmd.add_argument("--sub", required=True, help="the user id (1-64 characters)")
+    token_cmd.add_argument("--name", help="the display name (default: the sub)")
+    token_cmd.add_argument(
+        "--read", action="append", default=[], metavar="ROOM", help="room, prefix* or * to read"
+    )
+    token_cmd.add_argument(
+        "--post", action="append", default=[], metavar="ROOM", help="room, prefix* or * to post"
+    )
+    token_cmd.add_argument(
+        "--ttl", type=duration, default=3600.0, help="lifetime: 90s, 15m, 1h, 2d (default 1h)"
+    )
     return parser
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(raw: str) -> float:
+    """Seconds of a duration such as ``90``, ``90s``, ``15m``, ``1h`` or ``2d``."""
+    text = raw.strip().lower()
+    unit = _UNITS.get(text[-1:])
+    number = text[:-1] if unit is not None else text
+    try:
+        value = float(number) * (unit or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {raw!r} (try 90s, 15m, 1h)") from None
+    if not 0 < value <= 366 * 86400:
+        raise argparse.ArgumentTypeError("the duration must be more than 0 and at most 366d")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +134,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "token":
+        print(
+            sign_token(
+                settings,
+                args.sub,
+                name=args.name,
+                read=tuple(args.read),
+                post=tuple(args.post),
+                ttl_seconds=args.ttl,
+            )
+        )
+        return 0
     if args.command == "migrate":
         asyncio.run(migrate_store(settings))
         print(f"flychat: {settings.store_scheme} store is up to date")

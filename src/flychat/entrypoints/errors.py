@@ -10,7 +10,15 @@ from litestar.exceptions import HTTPException
 from litestar.response import Template
 from litestar.types import ExceptionHandlersMap
 
+from flychat.domain.access import NotAllowed, NotAuthenticated
 from flychat.domain.errors import InvalidInput, StorageUnavailable
+from flychat.entrypoints.auth import (
+    INSUFFICIENT_SCOPE,
+    INVALID_TOKEN,
+    REALM,
+    CrossSiteRefused,
+    RateLimited,
+)
 from flychat.entrypoints.bodies import MalformedBody, UnsupportedMediaType
 
 log = logging.getLogger(__name__)
@@ -45,6 +53,40 @@ def storage_unavailable(_: Request[Any, Any, Any], exc: StorageUnavailable) -> R
     )
 
 
+def _refusal(
+    request: Request[Any, Any, Any], status: int, message: str, headers: dict[str, str]
+) -> Response[Any] | Template:
+    if _is_page(request):
+        context = {"status": status, "message": message}
+        return Template("error.html", context=context, status_code=status, headers=headers)
+    return Response({"error": message}, status_code=status, headers=headers)
+
+
+def not_authenticated(
+    request: Request[Any, Any, Any], exc: NotAuthenticated
+) -> Response[Any] | Template:
+    """401 with the Bearer challenge; ``error="invalid_token"`` when a token was given."""
+    challenge = INVALID_TOKEN if exc.token_given else REALM
+    return _refusal(request, 401, exc.reason, {"WWW-Authenticate": challenge})
+
+
+def not_allowed(request: Request[Any, Any, Any], exc: NotAllowed) -> Response[Any] | Template:
+    """403 with ``error="insufficient_scope"``: the token does not grant the room."""
+    return _refusal(request, 403, str(exc), {"WWW-Authenticate": INSUFFICIENT_SCOPE})
+
+
+def cross_site(request: Request[Any, Any, Any], exc: CrossSiteRefused) -> Response[Any] | Template:
+    """403 for a cookie-authenticated POST from a foreign origin."""
+    return _refusal(request, 403, str(exc), {})
+
+
+def rate_limited(_: Request[Any, Any, Any], exc: RateLimited) -> Response[Any]:
+    """429 with Retry-After; nothing was stored or published."""
+    return Response(
+        {"error": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
+    )
+
+
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any] | Template:
     """Framework errors (404, 405, 413...) in flychat's JSON shape, or plain HTML for pages."""
     if _is_page(request):
@@ -64,6 +106,10 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     MalformedBody: malformed_body,
     UnsupportedMediaType: unsupported_media,
     StorageUnavailable: storage_unavailable,
+    NotAuthenticated: not_authenticated,
+    NotAllowed: not_allowed,
+    CrossSiteRefused: cross_site,
+    RateLimited: rate_limited,
     HTTPException: http_error,
     Exception: unexpected_error,
 }

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar import Request, get, post
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
+from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Response, Stream
 
 from flychat.bootstrap import Services
+from flychat.domain.access import NotAuthenticated, expiry_slot
 from flychat.domain.errors import InvalidInput
 from flychat.domain.messages import MAX_PAGE_LIMIT
 from flychat.domain.model import Page, RoomId, parse_position
 from flychat.domain.wire import message_fields
-from flychat.entrypoints.bodies import (
-    MalformedBody,
-    UnsupportedMediaType,
-    check_media_type,
-    decode_fields,
+from flychat.entrypoints.auth import authenticate, authorize, check_cross_site, check_rate
+from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.grip.stream import (
+    grip_recovery_answer,
+    grip_stream_answer,
+    is_recovery_request,
 )
-from flychat.entrypoints.grip.stream import grip_stream_answer
 from flychat.entrypoints.openapi import operations as docs
 from flychat.entrypoints.openapi.document import documented
 from flychat.entrypoints.sse import (
@@ -59,19 +61,34 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
 async def send_message(
     request: Request[Any, Any, Any], room: FromPath[str], state: State
 ) -> dict[str, Any]:
-    """Post a message to a room (form, multipart or JSON); idempotent on provisionalId."""
-    chat = services_of(state).chat
+    """Post a message to a room (form, multipart or JSON); idempotent on provisionalId.
+
+    With auth on, the token decides who speaks: ``from`` is its name, ``user`` its sub.
+    """
+    services = services_of(state)
     try:
+        caller = authenticate(services, request)
+        room_id = None
+        if caller is not None:
+            room_id = RoomId(room)
+            caller.require("post", room_id)
+            check_cross_site(services, request)
+        check_rate(services, request, caller)
         body = await request.body()
         content_type = request.headers.get("content-type")
         kind = check_media_type(content_type)
         fields = decode_fields(kind, content_type or "", body)
-        room_id = RoomId(room)
-    except (HTTPException, InvalidInput, MalformedBody, UnsupportedMediaType):
-        chat.metrics.post_finished("rejected")
+        room_id = room_id or RoomId(room)
+    except Exception:
+        services.chat.metrics.post_finished("rejected")
         raise
-    message = await chat.post(
-        room_id, fields.get("from"), fields.get("text"), fields.get("provisionalId")
+    sender = fields.get("from") if caller is None else caller.name
+    message = await services.chat.post(
+        room_id,
+        sender,
+        fields.get("text"),
+        fields.get("provisionalId"),
+        user=None if caller is None else caller.sub,
     )
     return message_fields(message)
 
@@ -83,9 +100,18 @@ async def read_messages(
     """JSON history with paging, or the SSE stream when Accept asks for text/event-stream."""
     services = services_of(state)
     room_id = RoomId(room)
-    if (answer := await grip_stream_answer(services, room_id, request)) is not None:
+    if is_recovery_request(services, request):
+        return await grip_recovery_answer(services, room_id, request, None)
+    caller = authorize(services, request, room_id, "read")
+    wants_stream = wants_event_stream(request.headers.get("accept"))
+    expiry = None
+    if caller is not None and wants_stream:
+        if caller.expired(time.time()):
+            raise NotAuthenticated("the token has expired", token_given=True)
+        expiry = expiry_slot(caller.expires)
+    if (answer := await grip_stream_answer(services, room_id, request, expiry)) is not None:
         return answer
-    if wants_event_stream(request.headers.get("accept")):
+    if wants_stream:
         position = resume_position(
             request.headers.get("last-event-id"), request.query_params.get("lastEventId")
         )
@@ -97,6 +123,7 @@ async def read_messages(
             position,
             settings.keepalive_seconds,
             settings.gap_wait_seconds,
+            None if caller is None else caller.expires,
             retry_ms=settings.sse_retry_ms,
         )
         return Stream(stream, media_type="text/event-stream", headers=SSE_HEADERS)
@@ -112,6 +139,18 @@ async def read_messages(
     return Response(page_json(page))
 
 
+@get(f"{MESSAGES_PATH}/expiry/{{slot:int}}", include_in_schema=False)
+async def recover_expiring(
+    request: Request[Any, Any, Any], room: FromPath[str], slot: FromPath[int], state: State
+) -> Response[Any]:
+    """The next link of streams whose token expires in ``slot``: recovery requests only."""
+    services = services_of(state)
+    room_id = RoomId(room)
+    if not is_recovery_request(services, request):
+        raise NotFoundException("only the GRIP proxy's recovery requests come here")
+    return await grip_recovery_answer(services, room_id, request, slot)
+
+
 @get("/healthz", operation_class=documented(docs.HEALTHZ))
 async def healthz() -> dict[str, str]:
     """Liveness: the process answers."""
@@ -125,4 +164,4 @@ async def readyz(state: State) -> Response[dict[str, str]]:
     return Response({"status": "ready"})
 
 
-API_HANDLERS = [send_message, read_messages, healthz, readyz]
+API_HANDLERS = [send_message, read_messages, recover_expiring, healthz, readyz]

@@ -56,13 +56,16 @@ async def direct_stream(
     position: int | None,
     keepalive_seconds: float,
     gap_wait_seconds: float,
+    expires_at: float | None = None,
     *,
     retry_ms: int,
 ) -> AsyncIterator[bytes]:
     """Yield the SSE stream of ``room`` for a client resuming at ``position``.
 
     The first chunk starts with ``retry: retry_ms``, then ``stream-open`` and the replay.
+    With ``expires_at`` (epoch seconds: the token's ``exp``) the stream ends cleanly then.
     """
+    deadline = None if expires_at is None else time.monotonic() + expires_at - time.time()
     subscription = feed.subscribe(room)
     chat.metrics.stream_opened()
     try:
@@ -75,7 +78,7 @@ async def direct_stream(
         yield "".join(head).encode()
         order: Sequencer[Durable] = Sequencer(replay.last_id, max_buffer=feed.queue_size)
         async for chunk in _live(
-            chat, room, subscription, order, keepalive_seconds, gap_wait_seconds
+            chat, room, subscription, order, keepalive_seconds, gap_wait_seconds, deadline
         ):
             yield chunk
     finally:
@@ -90,6 +93,7 @@ async def _live(
     order: Sequencer[Durable],
     keepalive_seconds: float,
     gap_wait_seconds: float,
+    deadline: float | None = None,
 ) -> AsyncIterator[bytes]:
     last_write = time.monotonic()
     gap_since: float | None = None
@@ -98,6 +102,10 @@ async def _live(
         wait = keepalive_seconds - (now - last_write)
         if gap_since is not None:
             wait = min(wait, gap_wait_seconds - (now - gap_since))
+        if deadline is not None:
+            if now >= deadline:
+                return
+            wait = min(wait, deadline - now)
         items = await subscription.receive(max(wait, 0.0))
         if subscription.closed:
             return

@@ -1,7 +1,8 @@
 """The DynamoDB table layout and the mapping between items and Messages.
 
 One item per message: partition key ``room`` (S), sort key ``id`` (N), plus
-``pid``, ``sender``, ``text`` and ``date`` (N, epoch milliseconds). The local
+``pid``, ``sender``, ``text``, ``date`` (N, epoch milliseconds) and, for messages
+posted with a token, ``user`` (S, the token's ``sub``). The local
 secondary index ``by-pid`` (room, pid), keys only, finds a provisional id.
 """
 
@@ -25,6 +26,7 @@ ROOM = "room"
 ID = "id"
 PID = "pid"
 PID_INDEX = "by-pid"
+USER = "user"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -68,7 +70,7 @@ def key(room: str, message_id: int) -> dict[str, AttributeValueTypeDef]:
 def to_item(room: str, message: Message) -> dict[str, AttributeValueTypeDef]:
     """The item that stores ``message``."""
     millis = (message.date - _EPOCH) // _MS
-    return {
+    item: dict[str, AttributeValueTypeDef] = {
         ROOM: {"S": room},
         ID: {"N": str(message.id)},
         PID: {"S": message.provisional_id},
@@ -76,6 +78,9 @@ def to_item(room: str, message: Message) -> dict[str, AttributeValueTypeDef]:
         "text": {"S": message.text},
         "date": {"N": str(millis)},
     }
+    if message.user is not None:
+        item[USER] = {"S": message.user}
+    return item
 
 
 def item_id(item: Item) -> int:
@@ -91,4 +96,5 @@ def from_item(item: Item) -> Message:
         sender=item["sender"]["S"],
         text=item["text"]["S"],
         date=_EPOCH + int(item["date"]["N"]) * _MS,
+        user=item[USER]["S"] if USER in item else None,
     )

@@ -115,6 +115,11 @@ class GripPublisher:
         channel = provisional_channel(self.prefix, room)
         self._enqueue(stream_item(channel, sse_retraction(provisional_id)))
 
+    def publish_close(self, channel: str) -> None:
+        """Enqueue an ``http-stream`` close: the proxy ends every stream held on ``channel``."""
+        item = {"channel": channel, "http-stream": {"action": "close"}}
+        self._enqueue(json.dumps(item, separators=(",", ":")).encode())
+
     def publish_ephemeral(self, room: RoomId, sse: str) -> None:
         """Enqueue an encoded ephemeral event (typing, presence) on the provisional channel."""
         self._enqueue(stream_item(provisional_channel(self.prefix, room), sse))

@@ -23,10 +23,12 @@ messages = Table(
     Column("sender", Text, nullable=False),
     Column("text", Text, nullable=False),
     Column("date_ms", BigInteger, nullable=False),
+    Column("user_sub", Text, nullable=True),
     UniqueConstraint("room", "provisional_id", name="uq_messages_room_provisional_id"),
     sqlite_with_rowid=False,
 )
-"""The retained messages; ``date_ms`` is milliseconds since the Unix epoch, UTC."""
+"""The retained messages; ``date_ms`` is milliseconds since the Unix epoch, UTC;
+``user_sub`` is the sender's token ``sub`` (NULL for messages posted without a token)."""
 
 presence = Table(
     "presence",

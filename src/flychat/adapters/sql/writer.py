@@ -34,6 +34,7 @@ MESSAGE_COLUMNS = (
     messages.c.sender,
     messages.c.text,
     messages.c.date_ms,
+    messages.c.user_sub,
 )
 _ROOM = messages.c.room == bindparam("room")
 _TRIM = delete(messages).where(_ROOM, messages.c.id <= bindparam("oldest"))
@@ -44,12 +45,13 @@ _PG_APPEND = text(
         ON CONFLICT (room) DO UPDATE SET last_id = rooms.last_id + EXCLUDED.last_id
         RETURNING last_id
     ), inserted AS (
-        INSERT INTO messages (room, id, provisional_id, sender, text, date_ms)
-        SELECT :room, bumped.last_id - :count + t.ord, t.pid, t.sender, t.body, t.date_ms
+        INSERT INTO messages (room, id, provisional_id, sender, text, date_ms, user_sub)
+        SELECT :room, bumped.last_id - :count + t.ord, t.pid, t.sender, t.body, t.date_ms,
+            t.user_sub
         FROM bumped, unnest(
             CAST(:pids AS text[]), CAST(:senders AS text[]),
-            CAST(:texts AS text[]), CAST(:dates AS bigint[])
-        ) WITH ORDINALITY AS t(pid, sender, body, date_ms, ord)
+            CAST(:texts AS text[]), CAST(:dates AS bigint[]), CAST(:users AS text[])
+        ) WITH ORDINALITY AS t(pid, sender, body, date_ms, user_sub, ord)
         RETURNING id
     ), trimmed AS (
         DELETE FROM messages
@@ -80,9 +82,9 @@ def stored_draft(draft: Draft) -> Draft:
 
 def from_row(row: Any) -> Message:
     """The Message of a row ending in MESSAGE_COLUMNS."""
-    message_id, provisional_id, sender, text, date_ms = tuple(row)[-5:]
+    message_id, provisional_id, sender, text, date_ms, user = tuple(row)[-6:]
     stored = EPOCH + timedelta(milliseconds=date_ms)
-    return Message(int(message_id), provisional_id, sender, text, stored)
+    return Message(int(message_id), provisional_id, sender, text, stored, user)
 
 
 def _consume(done: asyncio.Future[Message]) -> None:
@@ -233,6 +235,7 @@ class RoomWriter:
                     "senders": [d.sender for d in drafts],
                     "texts": [d.text for d in drafts],
                     "dates": [to_ms(d.date) for d in drafts],
+                    "users": [d.user for d in drafts],
                 }
                 last_id = int((await conn.execute(_PG_APPEND, params)).scalar_one())
                 if len(drafts) > self._retention:
@@ -266,6 +269,7 @@ class RoomWriter:
                     "sender": d.sender,
                     "text": d.text,
                     "date_ms": to_ms(d.date),
+                    "user_sub": d.user,
                 }
                 for i, d in enumerate(drafts)
             ]

@@ -8,6 +8,8 @@ import { RoomPresence } from "./presence.js";
 const body = document.body;
 const room = body.dataset.room;
 const user = body.dataset.user;
+const auth = body.dataset.auth === "on";
+const sub = body.dataset.sub || "";
 const initialLastId = Number.parseInt(body.dataset.lastId, 10) || 0;
 const maxTextLength = Number.parseInt(body.dataset.maxTextLength, 10) || 4000;
 const presenceTtl = Number.parseFloat(body.dataset.presenceTtl) || 60;
@@ -21,6 +23,7 @@ const statusEl = document.getElementById("status");
 const form = document.getElementById("composer");
 const input = document.getElementById("text");
 const counter = document.getElementById("counter");
+const signedOutEl = document.getElementById("signed-out");
 const olderButton = document.getElementById("older");
 
 const presence = new RoomPresence({
@@ -76,10 +79,14 @@ function decorate(li) {
   if (time) setTime(time, time.getAttribute("datetime"));
 }
 
+function isMine(msg) {
+  return auth ? msg.user === sub : msg.from === user;
+}
+
 function buildMessage(msg) {
   const li = document.createElement("li");
   li.className = "msg";
-  if (msg.from === user) li.classList.add("mine");
+  if (isMine(msg)) li.classList.add("mine");
   li.dataset.provisionalId = msg.provisionalId;
   const meta = document.createElement("div");
   meta.className = "msg-meta";
@@ -190,11 +197,28 @@ function showNotice(text) {
 }
 
 const STATE_LABELS = {
+  [STATES.SIGNED_OUT]: "Signed out",
   [STATES.CONNECTING]: "Connecting…",
   [STATES.CONNECTED]: "Connected",
   [STATES.RECONNECTING]: "Reconnecting…",
   [STATES.OFFLINE]: "Offline",
 };
+
+/** The token expired or was refused: say so once, and stop sending and streaming. */
+function signOut() {
+  if (!signedOutEl.hidden) return;
+  signedOutEl.hidden = false;
+  form.querySelector("button[type=submit]").disabled = true;
+  input.disabled = true;
+  stream.close();
+  presence.leave();
+  showState(STATES.SIGNED_OUT);
+}
+
+async function probeSignedOut() {
+  const response = await fetch(`${apiUrl}?limit=1`, { headers: { Accept: "application/json" } });
+  return response.status === 401;
+}
 
 function showState(state) {
   statusEl.dataset.state = state;
@@ -299,7 +323,7 @@ async function post(provisionalId) {
     response = await fetch(apiUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify({ from: user, text: entry.text, provisionalId }),
+      body: JSON.stringify(auth ? { text: entry.text, provisionalId } : { from: user, text: entry.text, provisionalId }),
       signal: AbortSignal.timeout(POST_TIMEOUT_MS),
     });
   } catch {
@@ -317,13 +341,18 @@ async function post(provisionalId) {
     return;
   }
   if (isDurable(li)) return; // the stream already confirmed it
+  if (auth && response.status === 401) {
+    setStatus(li, "failed", "Not sent: you are signed out.", true);
+    signOut();
+    return;
+  }
   const retryable = response.status >= 500 || response.status === 408 || response.status === 429;
   setStatus(li, "failed", describeFailure(response.status, data), retryable || response.ok);
 }
 
 function send(text) {
   const provisionalId = newProvisionalId();
-  const li = buildMessage({ provisionalId, from: user, text, date: new Date().toISOString() });
+  const li = buildMessage({ provisionalId, from: user, user: sub, text, date: new Date().toISOString() });
   li.classList.add("mine");
   setStatus(li, "pending");
   outbox.set(provisionalId, { text });
@@ -470,7 +499,7 @@ for (const li of list.querySelectorAll("li.msg")) {
 for (const el of document.querySelectorAll(".me")) {
   el.style.setProperty("--hue", String(nameHue(el.textContent)));
 }
-rememberNickname(user);
+if (!auth) rememberNickname(user);
 scrollToBottom();
 updateCounter();
 updateOlderButton();
@@ -479,7 +508,11 @@ presence.start();
 const stream = new FlychatStream(apiUrl, {
   lastEventId: initialLastId,
   onEvent,
-  onState: showState,
+  onState: (state) => {
+    showState(state);
+    if (state === STATES.SIGNED_OUT) signOut();
+  },
+  signedOut: auth ? probeSignedOut : null,
 });
 stream.start();
 window.addEventListener("pagehide", () => {

@@ -5,7 +5,10 @@
 // - When the browser gives up (readyState CLOSED, e.g. a proxy answered 502),
 //   the wrapper opens a new EventSource itself, after an exponential backoff,
 //   with ?lastEventId= set to the last durable id it has seen.
-// - It reports a connection state: connecting, connected, reconnecting, offline.
+// - With a signedOut probe (auth on), a stream the browser gave up on is first
+//   checked: when the probe says the user is signed out (401), the wrapper stops
+//   and reports "signed-out" instead of retrying forever.
+// - It reports a connection state: connecting, connected, reconnecting, offline, signed-out.
 
 const EVENT_TYPES = ["stream-open", "message", "stream-reset", "typing", "presence"];
 
@@ -14,6 +17,7 @@ export const STATES = Object.freeze({
   CONNECTED: "connected",
   RECONNECTING: "reconnecting",
   OFFLINE: "offline",
+  SIGNED_OUT: "signed-out",
 });
 
 export class FlychatStream {
@@ -23,12 +27,14 @@ export class FlychatStream {
    * @param {number} options.lastEventId resume position: the last durable id already shown
    * @param {(type: string, data: object, id: string) => void} options.onEvent
    * @param {(state: string) => void} options.onState
+   * @param {() => Promise<boolean>} [options.signedOut] resolves true when the user is signed out
    */
   constructor(url, options = {}) {
     this.url = url;
     this.lastEventId = Number.isInteger(options.lastEventId) ? options.lastEventId : null;
     this.onEvent = options.onEvent || (() => {});
     this.onState = options.onState || (() => {});
+    this.signedOut = options.signedOut || null;
     this.minDelay = options.minDelay ?? 500;
     this.maxDelay = options.maxDelay ?? 15000;
     this.offlineAfter = options.offlineAfter ?? 4;
@@ -104,12 +110,37 @@ export class FlychatStream {
     if (source.readyState === EventSource.CLOSED) {
       // The browser gave up: reconnect ourselves, resuming after the last durable id.
       source.close();
-      const step = Math.min(this.failures - 1, 10);
-      const base = Math.min(this.maxDelay, this.minDelay * 2 ** step);
-      const delay = base / 2 + Math.random() * (base / 2);
-      this.timer = setTimeout(() => this._open(), delay);
+      if (this.signedOut) {
+        this._setState(this._downState());
+        this._checkSignedOut(source);
+        return;
+      }
+      this._retryLater();
     }
     this._setState(this._downState());
+  }
+
+  async _checkSignedOut(source) {
+    let out = false;
+    try {
+      out = await this.signedOut();
+    } catch {
+      out = false;
+    }
+    if (source !== this.source || this.stopped) return;
+    if (out) {
+      this.close();
+      this._setState(STATES.SIGNED_OUT);
+      return;
+    }
+    this._retryLater();
+  }
+
+  _retryLater() {
+    const step = Math.min(this.failures - 1, 10);
+    const base = Math.min(this.maxDelay, this.minDelay * 2 ** step);
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.timer = setTimeout(() => this._open(), delay);
   }
 
   _downState() {
