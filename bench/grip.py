@@ -1,35 +1,124 @@
-"""GRIP mode through Pushpin: delivery latency, and app CPU that stays flat as subscribers grow.
+"""GRIP mode through Pushpin: delivery latency, app CPU per message, provisional first,
+and one sequential publisher at full speed.
 
-The app publishes each message once per proxy; Pushpin fans it out. Scenarios
-``grip-50`` and ``grip-1000`` post at one fixed rate (``GRIP_RATE``) to the app and
-stream every subscriber through Pushpin. ``python bench/grip.py`` runs both.
+The app publishes each event once per proxy (over Pushpin's ZeroMQ input, as
+``flychat stack`` does); Pushpin fans it out. ``grip-50`` and ``grip-1000`` post at one
+fixed rate (``GRIP_RATE``) to the app and stream every subscriber through Pushpin;
+``grip-seq`` posts through Pushpin from one sequential client asking for
+``SEQ_RATE``/s; ``grip-storm`` (bench/grip_storm.py) holds 2,000 idle streams through
+the link timeouts. ``python bench/grip.py`` (or ``--only grip``) runs them all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):  # run as a script: python bench/grip.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from bench.core import delivery_rows, problem_rows
-from bench.delivery import _readline, _report, collect_outputs, post_at_rate
+from bench.core import delivery_rows, problem_rows, profile_rows
+from bench.delivery import Posted, _readline, _report, collect_outputs, post_at_rate
 from bench.harness import MESSAGES_PATH, Context, Result, Server, scenario
-from bench.procs import PYTHON, free_port, machine_busy_seconds
+from bench.procs import PYTHON, Child, free_port, machine_busy_seconds
+from bench.rawhttp import Connection, HttpError, form_body, post_request
+from bench.stats import hist_percentile, merge, rounded
 from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
 
 GRIP_RATE = 10.0
+SEQ_RATE = 400.0
+SEQ_SUBSCRIBERS = 10
 SUBSCRIBERS_PER_PROC = 100
-PUSHPIN_MESSAGE_RATE = 200_000
+TARGET_CPU_MS = 1.5
+TARGET_DURABLE_P99_MS = 25.0
+TARGET_P50_GAP_MS = 3.0
+TARGET_PROVISIONAL_FIRST_PCT = 99.0
+TARGET_SEQ_RATE = 300.0
+
+
+@contextmanager
+def app_behind_pushpin(
+    ctx: Context, name: str, env: dict[str, str] | None = None, *, http: bool = False
+) -> Iterator[tuple[Server, Pushpin]]:
+    """A flychat (SQLite, direct streaming off) behind a fresh Pushpin; its log kept.
+
+    The app publishes over Pushpin's ZeroMQ input, or with ``http`` through
+    ``POST /publish/`` on its control port (how any non-local proxy is reached).
+    """
+    if pushpin_binary() is None:
+        raise RuntimeError("pushpin is not installed (apt-get install pushpin)")
+    pushpin = Pushpin(app_port=0, control_port=free_port(), workdir=ctx.workdir / f"pp-{name}")
+    pushpin.push_in_port = free_port()
+    grip_url = pushpin.http_grip_url if http else pushpin.grip_url
+    settings = {"GRIP_URL": grip_url, "FLYCHAT_DIRECT_STREAMING": "false", **(env or {})}
+    app = ctx.start_flychat(f"flychat-{name}", ctx.sqlite_url(name), settings)
+    pushpin.app_port = app.port
+    pushpin.start()
+    try:
+        yield app, pushpin
+    finally:
+        if pushpin.workdir is not None and pushpin.log_path.exists():
+            shutil.copy(pushpin.log_path, ctx.log_dir / f"pushpin-{name}.log")
+        pushpin.stop()
+
+
+def start_subscribers(
+    ctx: Context, name: str, port: int, room: str, subscribers: int
+) -> list[Child]:
+    """Subscriber processes streaming ``room`` through ``port``, started one after another.
+
+    A burst of hundreds of new streams at once makes Pushpin answer some of them
+    500 "Accept service unavailable" or 502 on a small machine; real clients arrive
+    spread out, so the streams open in groups of ``SUBSCRIBERS_PER_PROC``.
+    """
+    workers = []
+    for i, start in enumerate(range(0, subscribers, SUBSCRIBERS_PER_PROC)):
+        share = min(SUBSCRIBERS_PER_PROC, subscribers - start)
+        argv = [PYTHON, "-m", "bench.subscribers", "--port", str(port)]
+        argv += ["--path", MESSAGES_PATH, "--room", room, "--count", str(share)]
+        worker = ctx.spawn(
+            f"{name}-subscribers{i}", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        if (line := _readline(worker, 60)) != "READY":
+            raise RuntimeError(f"{worker.name}: unexpected {line!r}")
+        workers.append(worker)
+    time.sleep(1.5)  # Pushpin recovers every session once ~1 s after a channel's first one
+    return workers
+
+
+def order_figures(outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often the provisional event arrived before the durable one, and by how much."""
+    first = sum(o.get("provisional_first", 0) for o in outputs)
+    later = sum(o.get("durable_first", 0) for o in outputs)
+    lead = merge(o.get("provisional_lead_hist", {}) for o in outputs)
+    return {
+        "provisional_first_pct": round(100 * first / max(1, first + later), 2),
+        "durable_first_events": later,
+        "provisional_lead_p1_ms": rounded(hist_percentile(lead, 1)),
+        "provisional_lead_p50_ms": rounded(hist_percentile(lead, 50)),
+    }
+
+
+def append_time_ms(ctx: Context) -> float:
+    """Median wall time of one SQLite append through the storage port (bench/append_cost.py)."""
+    child = ctx.spawn(
+        "append-time",
+        [PYTHON, "-m", "bench.append_cost", "--url", ctx.sqlite_url("append-time"), "--batch", "1"],
+        stdout=subprocess.PIPE,
+    )
+    out, _ = child.process.communicate(timeout=120)
+    ctx.stop(child)
+    return float(json.loads(out.decode().strip().splitlines()[-1])["wall_ms_per_batch"])
 
 
 def measure_through_proxy(
@@ -40,75 +129,91 @@ def measure_through_proxy(
     rate: float,
     proxy_cpu: Callable[[], float],
 ) -> dict[str, Any]:
-    """Like ``measure_delivery``, but subscriber processes connect one after another.
+    """Like ``measure_delivery``, with the subscribers on Pushpin's port and Pushpin's CPU.
 
-    A burst of hundreds of new streams at once makes Pushpin answer some of them
-    500 "Accept service unavailable" or 502 on a small machine; real clients arrive
-    spread out, so the streams open in groups of ``SUBSCRIBERS_PER_PROC``.
+    One more stream, alone in its process (the probe), times how far the provisional
+    event leads the durable one: in a process reading 100 streams both events of a
+    message are often already buffered together when it gets to that stream.
     """
     room = f"grip-{uuid.uuid4().hex[:8]}"
     seconds = ctx.options.seconds
-    workers = []
-    for i, start in enumerate(range(0, subscribers, SUBSCRIBERS_PER_PROC)):
-        share = min(SUBSCRIBERS_PER_PROC, subscribers - start)
-        argv = [PYTHON, "-m", "bench.subscribers", "--port", str(proxy_port)]
-        argv += ["--path", MESSAGES_PATH, "--room", room, "--count", str(share)]
-        worker = ctx.spawn(
-            f"{app.name}-subscribers{i}", argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-        if (line := _readline(worker, 60)) != "READY":
-            raise RuntimeError(f"{worker.name}: unexpected {line!r}")
-        workers.append(worker)
-    time.sleep(1.5)
+    workers = start_subscribers(ctx, app.name, proxy_port, room, subscribers)
+    probe = start_subscribers(ctx, f"{app.name}-probe", proxy_port, room, 1)
     cpu0, proxy0 = app.cpu_seconds(), proxy_cpu()
     subs0, busy0 = sum(w.cpu_seconds() for w in workers), machine_busy_seconds()
     path = MESSAGES_PATH.replace("{room}", room)
+    profiler = ctx.profile(app, seconds) if ctx.options.profile else None
     posted = asyncio.run(post_at_rate(app.host, app.port, path, rate, seconds))
     cpu1, proxy1 = app.cpu_seconds(), proxy_cpu()
     subs1, busy1 = sum(w.cpu_seconds() for w in workers), machine_busy_seconds()
-    outputs = collect_outputs(ctx, workers, len(posted.stored))
+    *outputs, probed = collect_outputs(ctx, workers + probe, len(posted.stored))
     report = _report(posted, outputs, rate, seconds, subscribers, cpu1 - cpu0)
+    report.update(order_figures(outputs))
+    report.update({f"probe_{k}": v for k, v in order_figures([probed]).items()})
     per_1000 = (proxy1 - proxy0) / max(1, report["posted"]) * 1000
     report["pushpin_cpu_s_per_1000_msgs"] = round(per_1000, 3)
     report["pushpin_cpu_cores"] = round((proxy1 - proxy0) / seconds, 2)
     report["subscriber_procs_cpu_cores"] = round((subs1 - subs0) / seconds, 2)
     report["machine_busy_cores"] = round((busy1 - busy0) / seconds, 2)
+    if profiler is not None:
+        report["profile"] = ctx.profile_summary(profiler)
     return report
 
 
-def grip_delivery(ctx: Context, subscribers: int, rate: float = GRIP_RATE) -> Result:
+def grip_delivery(
+    ctx: Context, subscribers: int, rate: float = GRIP_RATE, *, http: bool = False
+) -> Result:
     """Post at ``rate`` to one app behind Pushpin with ``subscribers`` streams through Pushpin."""
-    if pushpin_binary() is None:
-        raise RuntimeError("pushpin is not installed (apt-get install pushpin)")
-    pushpin = Pushpin(
-        app_port=0,
-        control_port=free_port(),
-        workdir=ctx.workdir / f"pushpin-{subscribers}",
-        message_rate=PUSHPIN_MESSAGE_RATE,
-        message_hwm=PUSHPIN_MESSAGE_RATE,
-    )
-    app = ctx.start_flychat(
-        f"flychat-grip-{subscribers}",
-        ctx.sqlite_url(f"grip-{subscribers}"),
-        {"GRIP_URL": pushpin.grip_url, "FLYCHAT_DIRECT_STREAMING": "false"},
-    )
-    pushpin.app_port = app.port
-    pushpin.start()
-    try:
+    name = f"grip-{subscribers}" + ("-http" if http else "")
+    with app_behind_pushpin(ctx, name, http=http) as (app, pushpin):
         m = measure_through_proxy(
             ctx, app, pushpin.http_port, subscribers, rate, pushpin.cpu_seconds
         )
-    finally:
-        if pushpin.workdir is not None and pushpin.log_path.exists():
-            shutil.copy(pushpin.log_path, ctx.log_dir / f"pushpin-{subscribers}.log")
-        pushpin.stop()
     m["mode"] = "grip"
+    m["transport"] = "http" if http else "zmq"
+    m["app_cpu_ms_per_msg"] = round(m["server_cpu_s_per_1000_msgs"], 3)
+    m["store_append_ms"] = round(append_time_ms(ctx), 3)
     return Result(m, _rows(m))
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
 
 
 def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
     rows = delivery_rows(m, via=" via Pushpin")
+    cpu, p99 = m["app_cpu_ms_per_msg"], m["durable_p99_ms"]
+    gap = (m["durable_p50_ms"] or 0) - (m["provisional_p50_ms"] or 0)
+    first, lead = m["provisional_first_pct"], m["probe_provisional_lead_p50_ms"]
+    m["targets"] = {
+        "app_cpu_ms_per_msg": cpu <= TARGET_CPU_MS,
+        "durable_p99_ms": p99 is not None and p99 <= TARGET_DURABLE_P99_MS,
+        "durable_p50_within_of_provisional": gap <= TARGET_P50_GAP_MS,
+        "provisional_first_pct": first >= TARGET_PROVISIONAL_FIRST_PCT,
+        "provisional_lead_covers_append": lead is not None and lead >= m["store_append_ms"],
+    }
+    t = m["targets"]
     rows += [
+        (
+            f"app CPU per message (target <= {TARGET_CPU_MS} ms)",
+            f"{cpu} ms ({_verdict(t['app_cpu_ms_per_msg'])})",
+        ),
+        (
+            f"durable p99 (target <= {TARGET_DURABLE_P99_MS:g} ms); p50 - provisional p50 "
+            f"(target <= {TARGET_P50_GAP_MS:g} ms)",
+            f"{p99} ms ({_verdict(t['durable_p99_ms'])}); {gap:.2f} ms "
+            f"({_verdict(t['durable_p50_within_of_provisional'])})",
+        ),
+        (
+            f"provisional first (target >= {TARGET_PROVISIONAL_FIRST_PCT:g}%)",
+            f"{first}% of {m['durable_events']} ({_verdict(t['provisional_first_pct'])})",
+        ),
+        (
+            "provisional lead over durable, probe stream p50 / p1 vs SQLite append time",
+            f"{lead} / {m['probe_provisional_lead_p1_ms']} ms vs {m['store_append_ms']} ms "
+            f"({_verdict(t['provisional_lead_covers_append'])} at p50; probe provisional "
+            f"first {m['probe_provisional_first_pct']}%)",
+        ),
         ("Pushpin CPU per 1000 messages", f"{m['pushpin_cpu_s_per_1000_msgs']} s"),
         (
             "CPU cores: app / Pushpin / subscribers / whole machine",
@@ -117,7 +222,86 @@ def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
             f"of {os.cpu_count()}",
         ),
     ]
-    return rows + problem_rows(m)
+    return rows + profile_rows(m) + problem_rows(m)
+
+
+async def post_sequentially(
+    host: str, port: int, path: str, rate: float, seconds: float
+) -> tuple[Posted, float]:
+    """One connection, one POST at a time, each sent at its slot or as soon as the last
+    answered (so a slow answer lowers the rate instead of piling requests up).
+
+    Returns what was posted and the seconds it took.
+    """
+    count = max(1, int(rate * seconds))
+    posted = Posted()
+    conn = Connection(host, port)
+    start = time.monotonic()
+    for index in range(count):
+        delay = start + index / rate - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        else:
+            posted.late_ms = max(posted.late_ms, -delay * 1000)
+        sent_ns = time.monotonic_ns()
+        pid = str(uuid.uuid4())
+        body = form_body({"from": "bench", "text": f"seq {index} {sent_ns}", "provisionalId": pid})
+        try:
+            status, answer = await conn.request(post_request(host, port, path, body))
+        except HttpError as exc:
+            posted.failures.append(str(exc))
+            continue
+        posted.latencies.append((time.monotonic_ns() - sent_ns) / 1e6)
+        posted.by_index[index] = posted.latencies[-1]
+        if status != 200:
+            posted.failures.append(f"status {status}: {answer[:200]!r}")
+            continue
+        message = json.loads(answer)
+        posted.stored[int(message["id"])] = message["provisionalId"]
+    conn.close()
+    return posted, time.monotonic() - start
+
+
+@scenario(
+    "grip-seq",
+    f"GRIP mode: one sequential client POSTing through Pushpin, asking {SEQ_RATE:g}/s, "
+    f"{SEQ_SUBSCRIBERS} subscribers, SQLite",
+    order=62,
+    key="posts_per_s",
+    groups=("grip",),
+)
+def grip_seq(ctx: Context) -> Result:
+    seconds = ctx.options.seconds
+    with app_behind_pushpin(ctx, "grip-seq") as (app, pushpin):
+        room = f"seq-{uuid.uuid4().hex[:8]}"
+        workers = start_subscribers(ctx, "grip-seq", pushpin.http_port, room, SEQ_SUBSCRIBERS)
+        cpu0 = app.cpu_seconds()
+        path = MESSAGES_PATH.replace("{room}", room)
+        posted, wall = asyncio.run(
+            post_sequentially(app.host, pushpin.http_port, path, SEQ_RATE, seconds)
+        )
+        cpu = app.cpu_seconds() - cpu0
+        outputs = collect_outputs(ctx, workers, len(posted.stored))
+    m = _report(posted, outputs, SEQ_RATE, seconds, SEQ_SUBSCRIBERS, cpu)
+    m["posts_per_s"] = round(len(posted.stored) / wall, 1)
+    m["app_cpu_ms_per_msg"] = m["server_cpu_s_per_1000_msgs"]
+    m["target_met"] = m["posts_per_s"] >= TARGET_SEQ_RATE and m["all_delivered_in_order"]
+    rows = [
+        (
+            f"posts/s through Pushpin, one sequential client (target >= {TARGET_SEQ_RATE:g}, "
+            "nothing lost)",
+            f"{m['posts_per_s']:g} ({_verdict(m['target_met'])})",
+        ),
+        ("POST answer p50 / p99 (through Pushpin)", f"{m['post_p50_ms']} / {m['post_p99_ms']} ms"),
+        ("durable p50 / p99", f"{m['durable_p50_ms']} / {m['durable_p99_ms']} ms"),
+        (
+            "every subscriber got every message in order",
+            f"{'yes' if m['all_delivered_in_order'] else 'NO'} "
+            f"({m['streams_complete_in_order']}/{SEQ_SUBSCRIBERS} streams, {m['posted']} messages)",
+        ),
+        ("app CPU per message", f"{m['app_cpu_ms_per_msg']} ms"),
+    ]
+    return Result(m, rows + problem_rows(m))
 
 
 @scenario(
@@ -125,9 +309,22 @@ def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
     f"GRIP mode: POST -> SSE through Pushpin, 50 subscribers, {GRIP_RATE:g} msgs/s, SQLite",
     order=60,
     key="durable_p99_ms",
+    groups=("grip",),
 )
 def grip_50(ctx: Context) -> Result:
     return grip_delivery(ctx, 50)
+
+
+@scenario(
+    "grip-50-http",
+    "GRIP mode as grip-50, the app publishing through Pushpin's HTTP control port "
+    "(as to any non-local proxy)",
+    order=60,
+    key="durable_p99_ms",
+    groups=("grip",),
+)
+def grip_50_http(ctx: Context) -> Result:
+    return grip_delivery(ctx, 50, http=True)
 
 
 @scenario(
@@ -135,6 +332,7 @@ def grip_50(ctx: Context) -> Result:
     f"GRIP mode: POST -> SSE through Pushpin, 1000 subscribers, {GRIP_RATE:g} msgs/s, SQLite",
     order=61,
     key="durable_p99_ms",
+    groups=("grip",),
 )
 def grip_1000(ctx: Context) -> Result:
     return grip_delivery(ctx, 1000)
@@ -143,4 +341,4 @@ def grip_1000(ctx: Context) -> Result:
 if __name__ == "__main__":
     from bench.run import main
 
-    sys.exit(main(["--only", "grip-50,grip-1000", *sys.argv[1:]]))
+    sys.exit(main(["--only", "grip", *sys.argv[1:]]))

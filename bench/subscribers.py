@@ -39,6 +39,10 @@ class Stream:
     durable: dict[int, int] = field(default_factory=dict)
     provisional: dict[int, int] = field(default_factory=dict)
     provisional_count: int = 0
+    provisional_at: dict[str, int] = field(default_factory=dict)
+    provisional_first: int = 0
+    durable_first: int = 0
+    lead: dict[int, int] = field(default_factory=dict)
     resets: int = 0
     other: int = 0
     error: str = ""
@@ -80,9 +84,11 @@ class Stream:
             fields = json.loads("\n".join(data))
             if "text" in fields:
                 self.provisional_count += 1
+                self.provisional_at[fields["provisionalId"]] = time.monotonic_ns()
                 self.record(self.provisional, fields["text"])
         else:
             fields = json.loads("\n".join(data))
+            self._order(fields["provisionalId"])
             self.ids.append(int(event_id))
             self.digest.update(f"{fields['id']}:{fields['provisionalId']}\n".encode())
             ms = self.record(self.durable, fields["text"])
@@ -91,6 +97,16 @@ class Stream:
                 self.slowest.append((int(event_id), round(ms, 1)))
                 if len(self.slowest) > 64:
                     self.slowest = sorted(self.slowest, key=lambda p: -p[1])[:8]
+
+    def _order(self, provisional_id: str) -> None:
+        """Count whether this message's provisional event came first, and by how much."""
+        seen_ns = self.provisional_at.pop(provisional_id, None)
+        if seen_ns is None:
+            self.durable_first += 1
+            return
+        self.provisional_first += 1
+        key = bucket((time.monotonic_ns() - seen_ns) / 1e6)
+        self.lead[key] = self.lead.get(key, 0) + 1
 
 
 async def _follow(args: argparse.Namespace, stream: Stream) -> None:
@@ -124,8 +140,11 @@ async def _follow(args: argparse.Namespace, stream: Stream) -> None:
 def _summary(streams: list[Stream]) -> dict[str, object]:
     durable: dict[int, int] = {}
     provisional: dict[int, int] = {}
+    lead: dict[int, int] = {}
     report = []
     for stream in streams:
+        for key, count in stream.lead.items():
+            lead[key] = lead.get(key, 0) + count
         for key, count in stream.durable.items():
             durable[key] = durable.get(key, 0) + count
         for key, count in stream.provisional.items():
@@ -149,6 +168,9 @@ def _summary(streams: list[Stream]) -> dict[str, object]:
         "streams": report,
         "durable_hist": durable,
         "provisional_hist": provisional,
+        "provisional_first": sum(s.provisional_first for s in streams),
+        "durable_first": sum(s.durable_first for s in streams),
+        "provisional_lead_hist": lead,
         "slowest": slowest,
     }
 

@@ -140,20 +140,31 @@ async def test_forged_grip_sig_straight_to_the_app_gets_no_grip_instructions(
         await sub.close()
 
 
+def unreachable(pushpin: Pushpin, transport: str) -> str:
+    """A GRIP_URL entry with Pushpin's key whose publishes reach no Pushpin."""
+    url = f"http://127.0.0.1:{free_port()}?iss=pushpin&key={pushpin.sig_key}"
+    return url + (f"&zmq=tcp://127.0.0.1:{free_port()}" if transport == "zmq" else "")
+
+
+def publish_url(pushpin: Pushpin, transport: str) -> str:
+    return pushpin.grip_url if transport == "zmq" else pushpin.http_grip_url
+
+
+@pytest.mark.parametrize("transport", ["zmq", "http"])
 async def test_out_of_order_publishes_are_delivered_in_order(
-    tmp_path: Path, client: httpx.AsyncClient, room: str
+    tmp_path: Path, client: httpx.AsyncClient, room: str, transport: str
 ) -> None:
     """The app cannot reach Pushpin; the test publishes stored messages 5..1 in reverse."""
     port = free_port()
     with running_pushpin(port) as pushpin:
-        wrong = f"http://127.0.0.1:{free_port()}?iss=pushpin&key={pushpin.sig_key}"
+        wrong = unreachable(pushpin, transport)
         env = {**app_env(pushpin), "GRIP_URL": wrong, "FLYCHAT_GRIP_LINK_TIMEOUT": "300"}
         with app_process(env, port, tmp_path):
             async with asyncio.timeout(30):
                 subs = await subscribers(client, f"{pushpin.url}/rooms/{room}/messages/", 3)
                 await wait_for_recovery(pushpin, room)
                 stored = [await post(client, pushpin.url, room, f"m{i}") for i in range(5)]
-                publisher = GripPublisher([parse_grip_url(pushpin.grip_url)])
+                publisher = GripPublisher([parse_grip_url(publish_url(pushpin, transport))])
                 await publisher.start()
                 for body in reversed(stored):
                     publisher.publish_message(RoomId(room), message_of(body))
@@ -170,12 +181,13 @@ def message_of(body: dict[str, object]) -> Message:
     return Message(mid, str(body["provisionalId"]), str(body["from"]), str(body["text"]), date)
 
 
+@pytest.mark.parametrize("transport", ["zmq", "http"])
 async def test_lost_publishes_are_recovered_through_the_next_link(
-    tmp_path: Path, client: httpx.AsyncClient, room: str
+    tmp_path: Path, client: httpx.AsyncClient, room: str, transport: str
 ) -> None:
     port = free_port()
     with running_pushpin(port) as pushpin:
-        wrong = f"http://127.0.0.1:{free_port()}?iss=pushpin&key={pushpin.sig_key}"
+        wrong = unreachable(pushpin, transport)
         env = {**app_env(pushpin), "GRIP_URL": wrong, "FLYCHAT_GRIP_LINK_TIMEOUT": "2"}
         with app_process(env, port, tmp_path):
             async with asyncio.timeout(40):
@@ -186,6 +198,44 @@ async def test_lost_publishes_are_recovered_through_the_next_link(
                 await asyncio.gather(*(post(client, pushpin.url, room, f"b{i}") for i in range(20)))
                 await asyncio.gather(*(s.wait_for_ids(21, 15) for s in subs))
                 assert_exactly(subs, list(range(1, 22)))
+
+
+async def test_publishing_through_the_http_control_port_still_works(
+    tmp_path: Path, client: httpx.AsyncClient, room: str
+) -> None:
+    """A proxy named without zmq= (Fanout Cloud, a remote Pushpin) gets POST /publish/."""
+    port = free_port()
+    with running_pushpin(port) as pushpin:
+        env = {**app_env(pushpin), "GRIP_URL": pushpin.http_grip_url}
+        with app_process(env, port, tmp_path):
+            async with asyncio.timeout(30):
+                subs = await subscribers(client, f"{pushpin.url}/rooms/{room}/messages/", 3)
+                await wait_for_recovery(pushpin, room)
+                await asyncio.gather(*(post(client, pushpin.url, room, f"h{i}") for i in range(30)))
+                await asyncio.gather(*(s.wait_for_ids(30, 15) for s in subs))
+                assert_exactly(subs, list(range(1, 31)))
+                for sub in subs:
+                    texts = sorted(e.json()["text"] for e in sub.provisional() if e.data)
+                    assert texts == sorted(f"h{i}" for i in range(30)), sub.summary()
+        assert "control: POST /publish/" in pushpin.log_path.read_text(errors="replace")
+
+
+async def test_zmq_publishes_reach_held_streams_without_the_control_port(
+    stack: tuple[Pushpin, AppProcess], client: httpx.AsyncClient, room: str
+) -> None:
+    pushpin, app = stack
+    async with asyncio.timeout(20):
+        sub = await Subscriber(client, f"{pushpin.url}/rooms/{room}/messages/").start()
+        for i in range(5):
+            await post(client, app.url, room, f"z{i}")
+        await sub.wait_for_ids(5, 10)
+        assert_exactly([sub], [1, 2, 3, 4, 5])
+        texts = [e.json()["text"] for e in sub.provisional() if e.data]
+        assert texts == [f"z{i}" for i in range(5)]
+        await sub.close()
+    log = pushpin.log_path.read_text(errors="replace")
+    assert f"publish channel=messages-{room}" in log
+    assert "control: POST /publish/" not in log
 
 
 async def test_concurrent_posts_arrive_in_order_once(

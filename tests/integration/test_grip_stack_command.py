@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -40,14 +41,15 @@ def stack() -> Iterator[tuple[subprocess.Popen[str], int]]:
             process.wait(5)
 
 
-async def announced_url(process: subprocess.Popen[str]) -> str:
+async def announced(process: subprocess.Popen[str]) -> tuple[str, Path]:
+    """The URL to open and the file Pushpin's output goes to, as the command prints them."""
     assert process.stdout is not None
     while True:
         line = await asyncio.to_thread(process.stdout.readline)
         if not line:
             raise AssertionError(f"flychat stack exited with {process.poll()} before announcing")
-        if match := re.search(r"open (http://127\.0\.0\.1:\d+)/default", line):
-            return match.group(1)
+        if match := re.search(r"open (http://127\.0\.0\.1:\d+)/default.*output in (\S+);", line):
+            return match.group(1), Path(match.group(2))
 
 
 async def wait_healthy(client: httpx.AsyncClient, url: str) -> None:
@@ -65,13 +67,16 @@ async def test_stack_serves_through_pushpin_and_ctrl_c_stops_everything(
 ) -> None:
     process, port = stack
     async with asyncio.timeout(40), httpx.AsyncClient(timeout=10) as client:
-        url = await announced_url(process)
+        url, pushpin_log = await announced(process)
         assert url == f"http://127.0.0.1:{port}"
         await wait_healthy(client, url)
         sub = await Subscriber(client, f"{url}/rooms/lobby/messages/").start()
         posted = await client.post(f"{url}/rooms/lobby/messages/", data={"from": "a", "text": "hi"})
         assert posted.status_code == 200
         await sub.wait_for_ids(1, 10)
+        log = pushpin_log.read_text(errors="replace")
+        assert "publish channel=messages-lobby" in log
+        assert "control: POST /publish/" not in log, "the stack should publish over ZeroMQ"
         assert (await client.get(f"{url}/lobby?user=a")).status_code == 200
         await sub.close()
         process.send_signal(signal.SIGINT)

@@ -48,6 +48,7 @@ def test_values_are_parsed() -> None:
         ("GRIP_URL", "http://127.0.0.1:5561?iss=pushpin&key=base64:@@@"),
         ("GRIP_URL", "http://127.0.0.1:5561?iss=pushpin&key="),
         ("GRIP_URL", "http://127.0.0.1:5561"),
+        ("GRIP_URL", "http://127.0.0.1:5561?iss=pushpin&key=k&zmq=tcp://10.1.2.3:5560"),
         ("GRIP_PREFIX", "a b"),
         ("FLYCHAT_HISTORY_SIZE", "0"),
         ("FLYCHAT_RETENTION", "-5"),

@@ -82,6 +82,33 @@ def test_a_url_without_a_usable_key_is_refused(url: str) -> None:
         parse_grip_url(url)
 
 
+def test_zmq_parameter_names_the_publish_input_and_leaves_the_rest_to_gripcontrol() -> None:
+    key = "base64:" + base64.b64encode(REALM_KEY).decode()
+    proxy = parse_grip_url(f"http://127.0.0.1:5561?iss=pushpin&zmq=tcp://127.0.0.1:5560&key={key}")
+    assert proxy.zmq_uri == "tcp://127.0.0.1:5560"
+    assert proxy.publish_url == "http://127.0.0.1:5561/publish/"
+    assert proxy.issuer == "pushpin" and proxy.sig_key == REALM_KEY
+    ipc = parse_grip_url(f"http://127.0.0.1:5561?iss=p&key={PUSHPIN_KEY}&zmq=ipc:///run/pp/in")
+    assert ipc.zmq_uri == "ipc:///run/pp/in"
+    assert parse_grip_url(FANOUT_URL).zmq_uri is None
+
+
+@pytest.mark.parametrize(
+    "zmq",
+    [
+        "tcp://10.0.0.5:5560",
+        "tcp://pushpin.example.org:5560",
+        "tcp://127.0.0.1",
+        "tcp://127.0.0.1:99999",
+        "http://127.0.0.1:5560",
+        "ipc://",
+    ],
+)
+def test_a_zmq_address_off_this_host_or_malformed_is_refused(zmq: str) -> None:
+    with pytest.raises(GripConfigError, match="zmq="):
+        parse_grip_url(f"http://127.0.0.1:5561?iss=pushpin&key={PUSHPIN_KEY}&zmq={zmq}")
+
+
 def test_hold_headers() -> None:
     headers = hold_stream_headers(
         RoomId("lobby"), 42, prefix="fc-", keepalive_seconds=20, link_timeout_seconds=120

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import jwt
 import pytest
+import zmq
 
 from flychat.adapters.grip.proxy import parse_grip_url
 from flychat.adapters.grip.publisher import GripPublisher
@@ -175,3 +177,80 @@ async def test_a_full_queue_drops_the_oldest() -> None:
     await publisher.start()
     await publisher.close()
     assert [int(item["id"]) for item in proxy.items] == list(range(16, 26))
+
+
+class PullSocket:
+    """A bound ZeroMQ PULL socket standing in for Pushpin's ``push_in_spec``."""
+
+    def __init__(self) -> None:
+        self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+        self.socket = self.context.socket(zmq.PULL)
+        port = self.socket.bind_to_random_port("tcp://127.0.0.1")
+        self.uri = f"tcp://127.0.0.1:{port}"
+
+    def receive(self, count: int, timeout: float = 5.0) -> list[bytes]:
+        received = []
+        while len(received) < count and self.socket.poll(int(timeout * 1000)):
+            received.append(self.socket.recv())
+        return received
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+        self.context.term()
+
+
+def zmq_publisher(uri: str, **kw: Any) -> GripPublisher:
+    proxy = parse_grip_url(f"http://127.0.0.1:1?iss=pushpin&key={KEY}&zmq={uri}")
+    return GripPublisher([proxy], "fc-", **kw)
+
+
+async def test_zmq_items_are_j_prefixed_json_one_per_message_in_order() -> None:
+    pull = PullSocket()
+    try:
+        publisher = zmq_publisher(pull.uri)
+        publisher.publish_message(ROOM, message(1))
+        await publisher.start()
+        publisher.publish_provisional(ROOM, Draft("pid-00000002", "alice", "hi", DATE))
+        for n in range(2, 102):
+            publisher.publish_message(ROOM, message(n))
+        publisher.publish_retraction(ROOM, "pid-00000103")
+        raw = await asyncio.to_thread(pull.receive, 103)
+        await publisher.close()
+    finally:
+        pull.close()
+    assert all(frame.startswith(b"J") for frame in raw)
+    items = [json.loads(frame[1:]) for frame in raw]
+    assert [item.get("id") for item in items if item["channel"] == "fc-messages-lobby"] == [
+        str(n) for n in range(1, 102)
+    ]
+    assert items[1]["channel"] == "fc-provisional-lobby" and "id" not in items[1]
+    assert items[1]["http-stream"]["content"].startswith('event: message\ndata: {"provisionalId"')
+    assert items[-1]["channel"] == "fc-provisional-lobby"
+    assert (items[2]["id"], items[2]["prev-id"]) == ("2", "1")
+    assert publisher.items_sent == 103 and publisher.requests_sent == 0
+
+
+async def test_zmq_publishes_never_block_and_overflow_is_dropped_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    nobody = f"tcp://127.0.0.1:{free_port()}"
+    publisher = zmq_publisher(nobody, max_pending=10)
+    await publisher.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with caplog.at_level(logging.WARNING):
+        for n in range(1, 2001):
+            publisher.publish_message(ROOM, message(n))
+    assert loop.time() - started < 0.5
+    assert publisher.items_failed > 0
+    assert publisher.items_sent + publisher.items_failed == 2000
+    assert caplog.text.count("queue full") == 1
+    started = loop.time()
+    await publisher.close(grace=0.2)
+    assert loop.time() - started < 2
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -45,9 +45,7 @@ push_in_sub_specs=tcp://127.0.0.1:{push_in_sub}
 push_in_http_addr=127.0.0.1
 push_in_http_port={control_port}
 command_spec=tcp://127.0.0.1:{command}
-message_rate={message_rate}
-message_hwm={message_hwm}
-"""
+{rate_limit}"""
 
 
 class PushpinError(RuntimeError):
@@ -78,8 +76,12 @@ def _port_open(port: int) -> bool:
 class Pushpin:
     """One Pushpin instance routing every request to ``127.0.0.1:app_port``.
 
-    ``instance_id`` maps to ``pushpin --id`` so several instances can share a host;
-    ``message_rate`` caps deliveries per second to clients (Pushpin's default).
+    ``instance_id`` maps to ``pushpin --id`` so several instances can share a host.
+    ``message_rate`` caps deliveries per second to clients; None (the default) leaves
+    it unset, because Pushpin's rate limiter delivers in batches about 25 ms apart, so
+    a publish that follows another within that window waits for the next batch.
+    ``grip_url`` names the ZeroMQ publish input (``zmq=``) so apps publish there;
+    ``http_grip_url`` is the same without it (publishing through the HTTP control port).
     """
 
     app_port: int
@@ -90,9 +92,10 @@ class Pushpin:
     instance_id: int = 0
     workdir: Path | None = None
     max_connections: int = 50_000
-    message_rate: int = 2500
+    message_rate: int | None = None
     message_hwm: int = 25_000
     log_level: int = 2
+    push_in_port: int = 0
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _own_workdir: bool = field(default=False, init=False, repr=False)
 
@@ -102,9 +105,19 @@ class Pushpin:
         return f"http://127.0.0.1:{self.http_port}"
 
     @property
-    def grip_url(self) -> str:
-        """The ``GRIP_URL`` entry an app uses to publish here and validate Grip-Sig."""
+    def http_grip_url(self) -> str:
+        """A ``GRIP_URL`` entry publishing through the HTTP control port."""
         return f"http://127.0.0.1:{self.control_port}?iss={self.sig_iss}&key={self.sig_key}"
+
+    @property
+    def push_in_spec(self) -> str:
+        """Pushpin's ZeroMQ PULL socket for publishing."""
+        return f"tcp://127.0.0.1:{self.push_in_port}"
+
+    @property
+    def grip_url(self) -> str:
+        """The ``GRIP_URL`` entry an app uses: publishes over ZeroMQ, validates Grip-Sig."""
+        return f"{self.http_grip_url}&zmq={self.push_in_spec}"
 
     @property
     def log_path(self) -> Path:
@@ -115,21 +128,25 @@ class Pushpin:
     def _config_text(self) -> str:
         assert self.workdir is not None
         offset = self.instance_id * PORT_STEP
-        ports = [free_port() for _ in range(3)]
+        ports = [free_port() for _ in range(2)]
+        rate_limit = (
+            ""
+            if self.message_rate is None
+            else f"message_rate={self.message_rate}\nmessage_hwm={self.message_hwm}\n"
+        )
         return _CONFIG.format(
             rundir=self.workdir / "run",
             logdir=self.workdir / "log",
             log_level=self.log_level,
             max_connections=self.max_connections,
-            message_rate=self.message_rate,
-            message_hwm=self.message_hwm,
+            rate_limit=rate_limit,
             http_port=self.http_port,
             sig_iss=self.sig_iss,
             sig_key=self.sig_key,
-            push_in=ports[0] - offset,
-            push_in_sub=ports[1] - offset,
+            push_in=self.push_in_port - offset,
+            push_in_sub=ports[0] - offset,
             control_port=self.control_port - offset,
-            command=ports[2] - offset,
+            command=ports[1] - offset,
         )
 
     def start(self, timeout: float = 15.0) -> None:
@@ -142,11 +159,12 @@ class Pushpin:
             self._own_workdir = True
         for sub in ("run", "log"):
             (self.workdir / sub).mkdir(parents=True, exist_ok=True)
-        for port in (self.http_port, self.control_port):
+        for port in (self.http_port, self.control_port, self.push_in_port):
             if port and _port_open(port):
                 raise PushpinError(f"port {port} on 127.0.0.1 is already in use")
         self.http_port = self.http_port or free_port()
         self.control_port = self.control_port or free_port()
+        self.push_in_port = self.push_in_port or free_port()
         config = self.workdir / "pushpin.conf"
         config.write_text(self._config_text())
         command = [binary, "--config", str(config), "-m", "--route", f"* 127.0.0.1:{self.app_port}"]
