@@ -22,7 +22,6 @@ from typing import Any
 
 from bench.delivery import Posted, _readline, _report, collect_outputs, post_at_rate
 from bench.fanout import rss_kb
-from bench.grip import PUSHPIN_MESSAGE_RATE
 from bench.harness import MESSAGES_PATH, Context, Result, Server, scenario
 from bench.procs import PYTHON, free_port
 from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
@@ -122,8 +121,6 @@ def soak(ctx: Context) -> Result:
         app_port=0,
         control_port=free_port(),
         workdir=ctx.workdir / "pushpin-soak",
-        message_rate=PUSHPIN_MESSAGE_RATE,
-        message_hwm=PUSHPIN_MESSAGE_RATE,
     )
     url = ctx.sqlite_url("soak")
     env = {"GRIP_URL": pushpin.grip_url}
