@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flychat.adapters.dynamodb.calls import DynamoCalls, make_client
 from flychat.adapters.dynamodb.items import (
@@ -45,52 +45,58 @@ async def migrate_dynamo(url: str) -> bool:
 
 
 def ensure_table(client: DynamoDBClient, table: str) -> bool:
-    """Blocking: create ``table`` unless it exists, wait for ACTIVE, check its layout."""
-    created = True
-    try:
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=attribute_definitions(),
-            KeySchema=key_schema(),
-            LocalSecondaryIndexes=local_indexes(),
-            BillingMode="PAY_PER_REQUEST",
-        )
-    except client.exceptions.ResourceInUseException:
-        created = False
-    client.get_waiter("table_exists").wait(
-        TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    """Blocking: create the messages ``table`` unless it exists, wait for ACTIVE, check it."""
+    return _ensure(
+        client,
+        table,
+        key=key_schema(),
+        attributes=attribute_definitions(),
+        indexes=("LocalSecondaryIndexes", local_indexes(), PID_INDEX),
+        layout="key room/id and local index",
     )
-    description = client.describe_table(TableName=table)["Table"]
-    indexes = {i.get("IndexName") for i in description.get("LocalSecondaryIndexes", [])}
-    if description.get("KeySchema") != key_schema() or PID_INDEX not in indexes:
-        raise ValueError(
-            f"DynamoDB table {table!r} exists but not with flychat's layout "
-            f"(key room/id and local index {PID_INDEX!r}); pick another table name"
-        )
-    return created
 
 
 def ensure_presence_table(client: DynamoDBClient, table: str) -> bool:
     """Blocking: create the presence table unless it exists, wait for ACTIVE, check it."""
+    return _ensure(
+        client,
+        table,
+        key=presence_key_schema(),
+        attributes=presence_attributes(),
+        indexes=("GlobalSecondaryIndexes", presence_indexes(), SEEN_INDEX),
+        layout="presence layout: key room/member and global index",
+    )
+
+
+def _ensure(
+    client: DynamoDBClient,
+    table: str,
+    *,
+    key: Any,
+    attributes: Any,
+    indexes: tuple[str, Any, str],
+    layout: str,
+) -> bool:
+    kind, definitions, required_index = indexes
     created = True
     try:
         client.create_table(
             TableName=table,
-            AttributeDefinitions=presence_attributes(),
-            KeySchema=presence_key_schema(),
-            GlobalSecondaryIndexes=presence_indexes(),
+            AttributeDefinitions=attributes,
+            KeySchema=key,
             BillingMode="PAY_PER_REQUEST",
+            **{kind: definitions},
         )
     except client.exceptions.ResourceInUseException:
         created = False
     client.get_waiter("table_exists").wait(
         TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
     )
-    description = client.describe_table(TableName=table)["Table"]
-    indexes = {i.get("IndexName") for i in description.get("GlobalSecondaryIndexes", [])}
-    if description.get("KeySchema") != presence_key_schema() or SEEN_INDEX not in indexes:
+    description: Any = client.describe_table(TableName=table)["Table"]
+    names = {i.get("IndexName") for i in description.get(kind, [])}
+    if description.get("KeySchema") != key or required_index not in names:
         raise ValueError(
-            f"DynamoDB table {table!r} exists but not with flychat's presence layout "
-            f"(key room/member and global index {SEEN_INDEX!r}); pick another table name"
+            f"DynamoDB table {table!r} exists but not with flychat's layout "
+            f"({layout} {required_index!r}); pick another table name"
         )
     return created
