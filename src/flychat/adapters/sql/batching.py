@@ -23,12 +23,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass(eq=False, slots=True)
-class _Op:
-    run: Callable[[Connection], Any]
-    done: asyncio.Future[Any]
-
-
 def _consume(done: asyncio.Future[Any]) -> None:
     if not done.cancelled():
         done.exception()
@@ -98,48 +92,26 @@ class SqliteBatcher:
         self._store = store
         self._engine = engine
         self._thread = ThreadPoolExecutor(1, name)
-        self._pending: list[_Op] = []
-        self._drain: asyncio.Task[None] | None = None
+        self._batches: Coalescer[Callable[[Connection], Any], Any] = Coalescer(self._flush)
 
     async def run(self, run: Callable[[Connection], Any]) -> Any:
         """Queue a blocking operation on a connection and wait for its result."""
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Op(run, done))
-        if self._drain is None:
-            self._drain = asyncio.create_task(self._drain_all())
-        return await _wait(done)
+        return await self._batches.submit(run)
 
     async def close(self) -> None:
         """Wait until nothing is queued."""
-        while self._drain is not None:
-            await asyncio.gather(self._drain, return_exceptions=True)
+        await self._batches.close()
         self._thread.shutdown(wait=False)
 
-    async def _drain_all(self) -> None:
+    async def _flush(self, batch: list[Callable[[Connection], Any]]) -> list[Any]:
         loop = asyncio.get_running_loop()
         try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    results = await loop.run_in_executor(
-                        self._thread, functools.partial(self._in_thread, batch)
-                    )
-                except Exception as exc:
-                    error = (
-                        unavailable(self._store, exc)
-                        if isinstance(exc, UNAVAILABLE_ERRORS)
-                        else exc
-                    )
-                    for op in batch:
-                        if not op.done.done():
-                            op.done.set_exception(error)
-                    continue
-                for op, result in zip(batch, results, strict=True):
-                    if not op.done.done():
-                        op.done.set_result(result)
-        finally:
-            self._drain = None
+            return await loop.run_in_executor(
+                self._thread, functools.partial(self._in_thread, batch)
+            )
+        except UNAVAILABLE_ERRORS as exc:
+            raise unavailable(self._store, exc) from exc
 
-    def _in_thread(self, batch: list[_Op]) -> list[Any]:
+    def _in_thread(self, batch: list[Callable[[Connection], Any]]) -> list[Any]:
         with self._engine.begin() as conn:
-            return [op.run(conn) for op in batch]
+            return [run(conn) for run in batch]
