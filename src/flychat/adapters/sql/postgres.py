@@ -1,14 +1,16 @@
-"""PostgreSQL appends: each room's batch is one prepared statement on a raw asyncpg connection.
+"""PostgreSQL appends: a batch of rooms is one prepared statement on a raw asyncpg connection.
 
 The statement is fixed, so SQLAlchemy's compile, result and greenlet layers would only
 add CPU to every batch: the appender keeps a few asyncpg connections of its own and
-sends the batch as arrays, one round trip per batch.
+sends the batch as arrays, one round trip and one commit per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -20,25 +22,35 @@ from flychat.adapters.sql.engine import PG_COMMAND_SECONDS, PG_CONNECT_SECONDS, 
 from flychat.domain.model import Draft, Message, to_millis
 
 WRITER_CONNECTIONS = 4
+SPREAD_SECONDS = 0.02
+LOCK_TIMEOUT_MS = 50
+LOCKED_RETRY_SECONDS = 0.01
 APPEND = """
 WITH bumped AS (
-    INSERT INTO rooms (room, last_id) VALUES ($1, $2)
+    INSERT INTO rooms (room, last_id)
+    SELECT * FROM unnest($1::text[], $2::bigint[])
     ON CONFLICT (room) DO UPDATE SET last_id = rooms.last_id + EXCLUDED.last_id
-    RETURNING last_id
+    RETURNING room, last_id
 ), inserted AS (
     INSERT INTO messages (room, id, provisional_id, sender, text, date_ms, user_sub)
-    SELECT $1, bumped.last_id - $2 + t.ord, t.pid, t.sender, t.body, t.date_ms, t.user_sub
-    FROM bumped, unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
-        WITH ORDINALITY AS t(pid, sender, body, date_ms, user_sub, ord)
+    SELECT t.room, b.last_id + t.back, t.pid, t.sender, t.body, t.date_ms, t.user_sub
+    FROM unnest(
+        $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[]
+    ) AS t(room, back, pid, sender, body, date_ms, user_sub)
+    JOIN bumped AS b ON b.room = t.room
 ), trimmed AS (
-    DELETE FROM messages WHERE room = $1 AND id <= (SELECT last_id FROM bumped) - $3
+    DELETE FROM messages AS m USING bumped AS b
+    WHERE m.room = b.room AND m.id <= b.last_id - $10
 )
-SELECT last_id FROM bumped
+SELECT room, last_id FROM bumped
 """
-"""One statement (atomic on its own): bump the room's counter by the batch size (which
-locks the room's row until the statement ends), insert the rows numbered from it, and
-trim the rows beyond retention. The trim sees the table as it was before the statement,
-so a batch larger than the retention trims its own oldest rows with ``TRIM``."""
+"""One statement (atomic on its own) for a batch of rooms, listed once each in sorted
+order: bump each room's counter by its number of drafts (which locks the room's row
+until the statement ends; sorted, so two processes never lock rooms in opposite
+orders), insert the rows numbered back from the new counter (``back`` is 0 for a
+room's last draft), and trim the rows beyond retention. The trim sees the table as
+it was before the statement, so a room's batch larger than the retention trims its
+own oldest rows with ``TRIM``."""
 TRIM = "DELETE FROM messages WHERE room = $1 AND id <= $2"
 _LOST = (
     asyncpg.PostgresConnectionError,
@@ -56,7 +68,13 @@ def connect_params(engine: AsyncEngine) -> dict[str, Any]:
     _, params = engine.dialect.create_connect_args(url)
     for key in _ADAPTER_ONLY:
         params.pop(key, None)
-    return {**params, "timeout": PG_CONNECT_SECONDS, "command_timeout": PG_COMMAND_SECONDS}
+    settings = {**params.pop("server_settings", {}), "lock_timeout": f"{LOCK_TIMEOUT_MS}ms"}
+    return {
+        **params,
+        "server_settings": settings,
+        "timeout": PG_CONNECT_SECONDS,
+        "command_timeout": PG_COMMAND_SECONDS,
+    }
 
 
 def _kept(draft: Draft) -> Draft:
@@ -75,13 +93,39 @@ def _millis(draft: Draft) -> int:
     )
 
 
-class PostgresAppender:
-    """Stores room batches, each as one ``APPEND`` statement, on up to ``connections``
-    asyncpg connections of its own (opened on first use, kept until ``close``).
+_Stored = list[tuple[str, Message]]
 
-    A batch whose provisional id is already stored answers None and changes nothing.
-    A connection that breaks is dropped with every idle one (they likely broke with
-    it) and the batch is tried once more on a new connection.
+
+class _Duplicate(Exception):
+    """A provisional id of the statement's batch is stored already; nothing was written."""
+
+
+class _Locked(Exception):
+    """A room row stayed locked by another transaction for LOCK_TIMEOUT_MS; nothing was written."""
+
+
+@dataclass(eq=False, slots=True)
+class _Call:
+    rooms: dict[str, list[Draft]]
+    done: asyncio.Future[_Stored | None]
+
+
+class PostgresAppender:
+    """Stores room batches on up to ``connections`` asyncpg connections of its own
+    (opened on first use, kept until ``close``).
+
+    Batches handed in while a statement runs go together into the next ``APPEND``
+    statement, so rooms share round trips and commits. Each room must have at most one
+    batch in hand at a time (the RoomWriter's per-room queue sees to it). A statement
+    still running after ``SPREAD_SECONDS`` lets the next batches start on another
+    connection. A room row locked elsewhere for longer than ``LOCK_TIMEOUT_MS`` (the
+    connections' ``lock_timeout``) fails the statement, which wrote nothing; its rooms
+    are then sent one per statement, and the locked room's is retried until it gets
+    the lock (for at most PG_COMMAND_SECONDS), so rooms never wait for another room's
+    lock for long. A batch with an already stored provisional id answers None and
+    writes nothing; the others sent with it are then stored one per statement. A
+    connection that breaks is dropped with every idle one (they likely broke with it)
+    and the statement is tried once more on a new connection.
     """
 
     def __init__(
@@ -90,37 +134,29 @@ class PostgresAppender:
         self._params = connect_params(engine)
         self._store = store
         self._retention = retention
+        self._connections = connections
         self._slots = asyncio.Semaphore(connections)
         self._idle: list[Any] = []
+        self._waiting: list[_Call] = []
+        self._lanes: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def store(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]] | None:
+    async def store(self, batch: dict[str, list[Draft]]) -> _Stored | None:
         """Store each room's drafts as its next messages, or None when a provisional id exists."""
-        async with self._slots:
-            for retry in (False, True):
-                conn = self._idle.pop() if self._idle else await self._connect()
-                try:
-                    stored = await self._store_rooms(conn, batch)
-                except asyncpg.UniqueViolationError:
-                    self._idle.append(conn)
-                    return None
-                except _LOST as exc:
-                    self._drop(conn)
-                    self._drop_idle()
-                    if retry:
-                        raise unavailable(self._store, exc) from exc
-                    continue
-                except asyncpg.PostgresError as exc:
-                    self._idle.append(conn)
-                    raise unavailable(self._store, exc) from exc
-                except BaseException:
-                    self._drop(conn)
-                    raise
-                self._idle.append(conn)
-                return stored
-        raise AssertionError("unreachable: the retry either returns or raises")
+        loop = asyncio.get_running_loop()
+        call = _Call(batch, loop.create_future())
+        self._waiting.append(call)
+        if not self._lanes:
+            self._start_lane()
+        elif self._timer is None and len(self._lanes) < self._connections:
+            self._timer = loop.call_later(SPREAD_SECONDS, self._spread)
+        return await call.done
 
     async def close(self) -> None:
         """Close the idle connections (call once nothing is being stored)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         idle, self._idle = self._idle, []
         for conn in idle:
             try:
@@ -128,34 +164,130 @@ class PostgresAppender:
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 conn.terminate()
 
+    def _start_lane(self) -> None:
+        lane = asyncio.get_running_loop().create_task(self._lane())
+        self._lanes.add(lane)
+        lane.add_done_callback(self._lanes.discard)
+
+    def _spread(self) -> None:
+        self._timer = None
+        if self._waiting and len(self._lanes) < self._connections:
+            self._start_lane()
+
+    async def _lane(self) -> None:
+        while self._waiting:
+            calls, self._waiting = self._waiting, []
+            live = [call for call in calls if not call.done.done()]
+            try:
+                await self._answer(live)
+            except BaseException:
+                for call in live:
+                    call.done.cancel()
+                raise
+
+    async def _answer(self, calls: list[_Call]) -> None:
+        if len(calls) == 1:
+            await self._answer_alone(calls[0])
+            return
+        rooms = {room: drafts for call in calls for room, drafts in call.rooms.items()}
+        try:
+            stored = await self._statement(rooms)
+        except (_Duplicate, _Locked):
+            await asyncio.gather(*(self._answer_alone(call) for call in calls))
+            return
+        except Exception as exc:
+            for call in calls:
+                if not call.done.done():
+                    call.done.set_exception(exc)
+            return
+        for call in calls:
+            if not call.done.done():
+                call.done.set_result([(room, m) for room in call.rooms for m in stored[room]])
+
+    async def _answer_alone(self, call: _Call) -> None:
+        deadline = time.monotonic() + PG_COMMAND_SECONDS
+        while not call.done.done():
+            try:
+                stored = await self._statement(call.rooms)
+            except _Duplicate:
+                call.done.set_result(None)
+            except _Locked:
+                if time.monotonic() > deadline:
+                    locked = ", ".join(call.rooms)
+                    reason = f"room {locked} stayed locked by another transaction"
+                    call.done.set_exception(unavailable(self._store, TimeoutError(reason)))
+                else:
+                    await asyncio.sleep(LOCKED_RETRY_SECONDS)
+            except Exception as exc:
+                call.done.set_exception(exc)
+            else:
+                call.done.set_result([(room, m) for room in call.rooms for m in stored[room]])
+
+    async def _statement(self, rooms: dict[str, list[Draft]]) -> dict[str, list[Message]]:
+        async with self._slots:
+            return await self._on_a_connection(rooms)
+
+    async def _on_a_connection(self, rooms: dict[str, list[Draft]]) -> dict[str, list[Message]]:
+        for retry in (False, True):
+            conn = self._idle.pop() if self._idle else await self._connect()
+            try:
+                stored = await self._append(conn, rooms)
+            except asyncpg.UniqueViolationError:
+                self._idle.append(conn)
+                raise _Duplicate from None
+            except asyncpg.LockNotAvailableError:
+                self._idle.append(conn)
+                raise _Locked from None
+            except _LOST as exc:
+                self._drop(conn)
+                self._drop_idle()
+                if retry:
+                    raise unavailable(self._store, exc) from exc
+                continue
+            except asyncpg.PostgresError as exc:
+                self._idle.append(conn)
+                raise unavailable(self._store, exc) from exc
+            except BaseException:
+                self._drop(conn)
+                raise
+            self._idle.append(conn)
+            return stored
+        raise AssertionError("unreachable: the retry either returns or raises")
+
     async def _connect(self) -> Any:
         try:
             return await asyncpg.connect(**self._params)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             raise unavailable(self._store, exc) from exc
 
-    async def _store_rooms(
-        self, conn: Any, batch: dict[str, list[Draft]]
-    ) -> list[tuple[str, Message]]:
-        stored: list[tuple[str, Message]] = []
-        for room, drafts in batch.items():
-            kept = [_kept(d) for d in drafts]
-            count = len(kept)
-            last_id = await conn.fetchval(
-                APPEND,
-                room,
-                count,
-                self._retention,
-                [d.provisional_id for d in kept],
-                [d.sender for d in kept],
-                [d.text for d in kept],
-                [_millis(d) for d in kept],
-                [d.user for d in kept],
-            )
-            if count > self._retention:
+    async def _append(self, conn: Any, batch: dict[str, list[Draft]]) -> dict[str, list[Message]]:
+        names = sorted(batch)
+        kept = {room: [_kept(d) for d in batch[room]] for room in names}
+        rows = [
+            (room, i - len(drafts), d)
+            for room, drafts in kept.items()
+            for i, d in enumerate(drafts, 1)
+        ]
+        records = await conn.fetch(
+            APPEND,
+            names,
+            [len(kept[room]) for room in names],
+            [room for room, _, _ in rows],
+            [back for _, back, _ in rows],
+            [d.provisional_id for _, _, d in rows],
+            [d.sender for _, _, d in rows],
+            [d.text for _, _, d in rows],
+            [_millis(d) for _, _, d in rows],
+            [d.user for _, _, d in rows],
+            self._retention,
+        )
+        stored: dict[str, list[Message]] = {}
+        for room, last_id in records:
+            drafts = kept[room]
+            if len(drafts) > self._retention:
                 await conn.execute(TRIM, room, last_id - self._retention)
-            first = last_id - count + 1
-            stored.extend((room, Message.from_draft(first + i, d)) for i, d in enumerate(kept))
+            first = last_id - len(drafts) + 1
+            stored[room] = [Message.from_draft(first + i, d) for i, d in enumerate(drafts)]
         return stored
 
     @staticmethod
