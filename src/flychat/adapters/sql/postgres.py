@@ -52,6 +52,12 @@ room's last draft), and trim the rows beyond retention. The trim sees the table 
 it was before the statement, so a room's batch larger than the retention trims its
 own oldest rows with ``TRIM``."""
 TRIM = "DELETE FROM messages WHERE room = $1 AND id <= $2"
+WRITER_SETTINGS = {"lock_timeout": f"{LOCK_TIMEOUT_MS}ms", "enable_bitmapscan": "off"}
+"""Session settings of the appender's connections. Without bitmap scans the trim walks
+the primary key with a plain index scan, which marks the index entries of rows it finds
+deleted as dead, so the next trims skip them; a bitmap scan visits every dead entry
+below the cut again on every statement until VACUUM (5 ms per statement after ~35,000
+trimmed rows in one room, against 0.1 ms)."""
 _LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
@@ -68,7 +74,7 @@ def connect_params(engine: AsyncEngine) -> dict[str, Any]:
     _, params = engine.dialect.create_connect_args(url)
     for key in _ADAPTER_ONLY:
         params.pop(key, None)
-    settings = {**params.pop("server_settings", {}), "lock_timeout": f"{LOCK_TIMEOUT_MS}ms"}
+    settings = {**params.pop("server_settings", {}), **WRITER_SETTINGS}
     return {
         **params,
         "server_settings": settings,
