@@ -173,7 +173,7 @@ class PostgresAppender:
     def _start_lane(self) -> None:
         lane = asyncio.get_running_loop().create_task(self._lane())
         self._lanes.add(lane)
-        lane.add_done_callback(self._lanes.discard)
+        lane.add_done_callback(self._lanes.discard)  # also when cancelled before it ran
 
     def _spread(self) -> None:
         self._timer = None
@@ -181,15 +181,18 @@ class PostgresAppender:
             self._start_lane()
 
     async def _lane(self) -> None:
-        while self._waiting:
-            calls, self._waiting = self._waiting, []
-            live = [call for call in calls if not call.done.done()]
-            try:
-                await self._answer(live)
-            except BaseException:
-                for call in live:
-                    call.done.cancel()
-                raise
+        try:
+            while self._waiting:
+                calls, self._waiting = self._waiting, []
+                live = [call for call in calls if not call.done.done()]
+                try:
+                    await self._answer(live)
+                except BaseException:
+                    for call in live:
+                        call.done.cancel()
+                    raise
+        finally:
+            self._lanes.discard(asyncio.current_task())
 
     async def _answer(self, calls: list[_Call]) -> None:
         if len(calls) == 1:
