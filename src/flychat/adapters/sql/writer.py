@@ -1,8 +1,9 @@
 """Group commit for the SQL log: concurrent appends share one transaction.
 
-On PostgreSQL a batch holds one room (rooms never wait for each other's row
-locks); on SQLite, where every write takes the database lock anyway, a batch
-holds every room with appends waiting.
+On PostgreSQL each room's appends queue on their own, and the batches of rooms
+that wait at the same time share one statement (see ``PostgresAppender``); on
+SQLite, where every write takes the database lock anyway, one batch holds every
+room with appends waiting.
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ class RoomWriter:
 
     A batch is one transaction: per room, bump its counter by the number of drafts
     (which locks the room row), insert the rows, trim beyond retention (on PostgreSQL
-    one statement per room, see ``PostgresAppender``). A provisional
-    id that is already stored makes the insert fail; the batch is rolled back, the
+    one statement, shared with other rooms' batches). A provisional id that is already
+    stored makes the insert fail; the batch is rolled back, the
     stored messages are answered from the table and the rest is retried, so no id is
     ever skipped. With ``sqlite_writer`` (SQLite) one batch runs at a time per process,
     a batch spans rooms, and its transaction runs whole on one connection, inline or
