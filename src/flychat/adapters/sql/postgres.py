@@ -15,7 +15,6 @@ from datetime import UTC
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flychat.adapters.sql.engine import PG_COMMAND_SECONDS, PG_CONNECT_SECONDS, unavailable
@@ -66,12 +65,12 @@ _LOST = (
 )
 """Errors after which the connection is gone (or going): reconnect and retry once."""
 _ADAPTER_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
+_Stored = list[tuple[str, Message]]
 
 
 def connect_params(engine: AsyncEngine) -> dict[str, Any]:
     """asyncpg.connect keywords for the engine's database, with flychat's timeouts."""
-    url: URL = engine.url
-    _, params = engine.dialect.create_connect_args(url)
+    _, params = engine.dialect.create_connect_args(engine.url)
     for key in _ADAPTER_ONLY:
         params.pop(key, None)
     settings = {**params.pop("server_settings", {}), **WRITER_SETTINGS}
@@ -97,9 +96,6 @@ def _millis(draft: Draft) -> int:
         + (date.hour * 3600 + date.minute * 60 + date.second) * 1000
         + date.microsecond // 1000
     )
-
-
-_Stored = list[tuple[str, Message]]
 
 
 class _Duplicate(Exception):
