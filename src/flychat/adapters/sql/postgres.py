@@ -63,7 +63,8 @@ _LOST = (
     asyncpg.exceptions.OperatorInterventionError,
     OSError,
 )
-"""Errors after which the connection is gone (or going): reconnect and retry once."""
+"""Errors after which the connection is gone (or going): reconnect and retry once
+(not after PG_COMMAND_SECONDS ran out: that statement fails at once)."""
 _ADAPTER_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
 _Stored = list[tuple[str, Message]]
 
@@ -243,6 +244,9 @@ class PostgresAppender:
             except asyncpg.LockNotAvailableError:
                 self._idle.append(conn)
                 raise _Locked from None
+            except TimeoutError as exc:
+                self._drop(conn)
+                raise unavailable(self._store, exc) from exc
             except _LOST as exc:
                 self._drop(conn)
                 self._drop_idle()
