@@ -60,11 +60,14 @@ trimmed rows in one room, against 0.1 ms)."""
 _LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.exceptions.OperatorInterventionError,
     OSError,
 )
-"""Errors after which the connection is gone (or going): reconnect and retry once
-(not after PG_COMMAND_SECONDS ran out: that statement fails at once)."""
+"""Errors after which the connection is gone or unusable (a server that ends the session
+while a statement is being prepared can leave the protocol mid-operation, which asyncpg
+reports as an InternalClientError): reconnect and retry once (not after
+PG_COMMAND_SECONDS ran out: that statement fails at once)."""
 _ADAPTER_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
 _Stored = list[tuple[str, Message]]
 
