@@ -146,6 +146,7 @@ class RoomWriter:
         self._retention = retention
         self._sqlite = sqlite_writer
         self._raw: Any = None
+        self._busy_ms = -1
         self._inline = sqlite_inline
         self._commits = 0
         self._exclusive = sqlite_writer is not None
@@ -189,6 +190,7 @@ class RoomWriter:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+            self._busy_ms = -1
         if self._sqlite is not None:
             self._sqlite.dispose()
 
@@ -321,7 +323,10 @@ class RoomWriter:
         except (sqlite3.Error, DBAPIError) as exc:
             raise unavailable(self._store, exc) from exc
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {0 if inline else BUSY_MS}")
+            busy_ms = 0 if inline else BUSY_MS
+            if busy_ms != self._busy_ms:
+                cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                self._busy_ms = busy_ms
             try:
                 cursor.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
@@ -341,6 +346,7 @@ class RoomWriter:
                 cursor.close()
             self._raw.invalidate()
             self._raw = None
+            self._busy_ms = -1
             raise unavailable(self._store, exc) from exc
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
