@@ -37,9 +37,9 @@ def _cpu_ms(metrics: dict[str, Any]) -> float:
 
 @scenario(
     "access-log",
-    "POSTs on SQLite: access log off / text / JSON, and metrics off [only with --only]",
+    "POSTs on SQLite: access log off / text / JSON, and metrics off (first round only)",
     order=70,
-    default=False,
+    once=True,
     key="text_cpu_overhead_pct",
 )
 def access_log(ctx: Context) -> Result:

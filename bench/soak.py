@@ -106,9 +106,9 @@ def _growth(samples: list[tuple[float, int]]) -> float | None:
 
 @scenario(
     "soak",
-    "two app processes, 500 direct + 200 Pushpin streams, 50 posts/s for --soak-seconds",
+    "two app processes, 500 direct + 200 Pushpin streams, 50 posts/s for --soak-seconds "
+    "(first round only)",
     order=90,
-    default=False,
     groups=("soak",),
     once=True,
 )
