@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry
 
 from flychat.adapters.prometheus_families import LeanFamilies
@@ -92,20 +94,44 @@ class PrometheusHttpMetrics:
         self._errors = families.counter(
             "flychat_http_requests_error", "Requests answered with 5xx", REQUEST_LABELS
         )
+        self._by_route: dict[tuple[str, str, int], _RequestSeries] = {}
         families.register()
 
     def responding(self, method: str, path: str, status: int) -> None:
         """A response to ``method path`` started with ``status``."""
-        self._in_progress.inc((method, path, str(status), self._app))
+        self._series(method, path, status).in_progress[0] += 1
 
     def finished(
         self, method: str, path: str, status: int, seconds: float, responded: bool
     ) -> None:
         """The request ended after ``seconds``; ``responded``: ``responding`` was told."""
-        labels = (method, path, str(status), self._app)
+        series = self._series(method, path, status)
         if responded:
-            self._in_progress.inc(labels, -1.0)
-        self._count.inc(labels)
-        self._time.observe(seconds, labels)
-        if status >= 500:
-            self._errors.inc(labels)
+            series.in_progress[0] -= 1
+        series.count[0] += 1
+        self._time.add(series.time, seconds)
+        if series.errors is not None:
+            series.errors[0] += 1
+
+    def _series(self, method: str, path: str, status: int) -> _RequestSeries:
+        key = (method, path, status)
+        found = self._by_route.get(key)
+        if found is None:
+            labels = (method, path, str(status), self._app)
+            found = self._by_route[key] = _RequestSeries(
+                self._count.cell(labels),
+                self._time.cell(labels),
+                self._in_progress.cell(labels),
+                self._errors.cell(labels) if status >= 500 else None,
+            )
+        return found
+
+
+@dataclass(slots=True)
+class _RequestSeries:
+    """The cells of one route and status, found once."""
+
+    count: list[float]
+    time: list[float]
+    in_progress: list[float]
+    errors: list[float] | None

@@ -25,24 +25,34 @@ Labels = tuple[str, ...]
 
 
 class LeanCounter:
-    """A counter per label tuple; unlabelled counters start at zero."""
+    """A counter per label tuple; unlabelled counters start at zero.
 
-    __slots__ = ("doc", "labelnames", "name", "values")
+    Each series is a one-element list (its cell): a caller that updates one
+    series often keeps the cell from ``cell`` and adds to ``cell[0]``.
+    """
+
+    __slots__ = ("cells", "doc", "labelnames", "name")
 
     def __init__(self, name: str, doc: str, labelnames: Sequence[str]) -> None:
         self.name, self.doc, self.labelnames = name, doc, tuple(labelnames)
-        self.values: dict[Labels, float] = {} if labelnames else {(): 0.0}
+        self.cells: dict[Labels, list[float]] = {} if labelnames else {(): [0.0]}
+
+    def cell(self, labels: Labels = ()) -> list[float]:
+        """The series ``labels``, created at zero when new."""
+        found = self.cells.get(labels)
+        if found is None:
+            found = self.cells[labels] = [0.0]
+        return found
 
     def inc(self, labels: Labels = (), amount: float = 1.0) -> None:
         """Add ``amount`` to the series ``labels``."""
-        values = self.values
-        values[labels] = values.get(labels, 0.0) + amount
+        self.cell(labels)[0] += amount
 
     def family(self) -> Metric:
         """The counter family with every series seen so far."""
         family = CounterMetricFamily(self.name, self.doc, labels=self.labelnames)
-        for labels, value in self.values.items():
-            family.add_metric(labels, value)
+        for labels, cell in self.cells.items():
+            family.add_metric(labels, cell[0])
         return family
 
 
@@ -54,8 +64,8 @@ class LeanGauge(LeanCounter):
     def family(self) -> Metric:
         """The gauge family with every series seen so far."""
         family = GaugeMetricFamily(self.name, self.doc, labels=self.labelnames)
-        for labels, value in self.values.items():
-            family.add_metric(labels, value)
+        for labels, cell in self.cells.items():
+            family.add_metric(labels, cell[0])
         return family
 
 
@@ -76,11 +86,19 @@ class LeanHistogram:
     def _empty(self) -> list[float]:
         return [0.0] * (len(self.bounds) + 2)
 
+    def cell(self, labels: Labels = ()) -> list[float]:
+        """The series ``labels`` (a count per bucket, then the sum), created when new."""
+        found = self.series.get(labels)
+        if found is None:
+            found = self.series[labels] = self._empty()
+        return found
+
     def observe(self, value: float, labels: Labels = ()) -> None:
         """Count ``value`` in its bucket of the series ``labels`` and add it to the sum."""
-        counts = self.series.get(labels)
-        if counts is None:
-            counts = self.series[labels] = self._empty()
+        self.add(self.cell(labels), value)
+
+    def add(self, counts: list[float], value: float) -> None:
+        """Count ``value`` in a series kept from ``cell``."""
         counts[bisect_left(self.bounds, value)] += 1
         counts[-1] += value
 
