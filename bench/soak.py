@@ -122,6 +122,7 @@ def soak(ctx: Context) -> Result:
         control_port=free_port(),
         workdir=ctx.workdir / "pushpin-soak",
     )
+    pushpin.push_in_port = free_port()
     url = ctx.sqlite_url("soak")
     env = {"GRIP_URL": pushpin.grip_url}
     apps = {"A": ctx.start_flychat("soak-app-a", url, env)}
