@@ -108,3 +108,12 @@ def test_without_a_loop_each_line_is_written_at_once() -> None:
     handler, raw = byte_stream_handler()
     AccessLines(handler, "json").write("p:1", "GET", "/x", 404, 0.5, "r-9")
     assert json.loads(raw.getvalue())["path"] == "/x"
+
+
+def test_json_lines_escape_what_json_must() -> None:
+    handler, raw = byte_stream_handler()
+    path = '/rooms/"ü\\\x01\u2028/messages'
+    AccessLines(handler, "json").write("p:1", "GET", path, 200, 0.125, "r-1")
+    line = raw.getvalue().decode()
+    assert json.loads(line)["path"] == path
+    assert "ü" in line and line.count("\n") == 1

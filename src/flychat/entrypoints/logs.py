@@ -98,18 +98,12 @@ class AccessLines:
         stamp = self._time(time.time())
         message = f'{peer} "{method} {path}" {status} {ms:.1f}ms'
         if self.json:
-            fields = {
-                "time": stamp,
-                "level": "INFO",
-                "logger": ACCESS.name,
-                "message": message,
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": ms,
-                "request_id": request_id,
-            }
-            line = json.dumps(fields, ensure_ascii=False)
+            line = (
+                f'{{"time": "{stamp}", "level": "INFO", "logger": "{ACCESS.name}", '
+                f'"message": {_json_text(message)}, "method": {_json_text(method)}, '
+                f'"path": {_json_text(path)}, "status": {status}, "duration_ms": {ms!r}, '
+                f'"request_id": {_json_text(request_id)}}}'
+            )
         else:
             line = f"{stamp} INFO {ACCESS.name} [{request_id}] {message}"
         stream = self.handler.stream
@@ -130,6 +124,10 @@ class AccessLines:
         with self._lock:
             self._flush_soon = False
             self.handler.flush()
+
+
+_json_text = json.encoder.encode_basestring
+"""A str as a JSON string, non-ASCII kept (as ``json.dumps(..., ensure_ascii=False)``)."""
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
