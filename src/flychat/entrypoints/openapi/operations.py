@@ -426,6 +426,11 @@ CREATE_SESSION = Doc(
                 SET_COOKIE: header("`flychat_token=<token>; ...`.", TEXT, required=True),
             },
         ),
+        400: json_reply(
+            "The body cannot be read as its Content-Type says (a malformed multipart body, "
+            "or no boundary); no cookie is set.",
+            Error,
+        ),
         401: Reply(
             "No token, or one that does not verify or has expired; no cookie is set. The "
             "sign-in page again when `Accept` includes `text/html`, else JSON.",
