@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar.response.streaming import ASGIStreamingResponse
 
-from flychat.entrypoints.event_stream import _ASGIEventStream
+from flychat.entrypoints.event_stream import HANDOFF, StreamHandoff, _ASGIEventStream
 
 
 def response(iterator: AsyncIterator[bytes]) -> ASGIStreamingResponse:
@@ -59,3 +59,36 @@ async def test_a_client_that_leaves_closes_the_iterator() -> None:
 
     await asyncio.wait_for(response(forever()).send_body(send, receive), 2)
     assert closed.is_set()
+
+
+async def test_a_handed_off_stream_is_sent_once_the_app_has_returned() -> None:
+    returned: list[bool] = []
+    seen: list[bool] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        seen.append(bool(returned))
+        yield b"a"
+        yield b"b"
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await response(chunks())(scope, receive, send)
+        returned.append(True)
+
+    sent: list[dict[str, Any]] = []
+    done = asyncio.Event()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message["more_body"]:
+            done.set()
+
+    async def receive() -> Any:
+        await done.wait()
+        return {"type": "http.disconnect"}
+
+    scope: dict[str, Any] = {"type": "http", "state": {}}
+    await asyncio.wait_for(StreamHandoff(app)(scope, receive, send), 2)
+    assert seen == [True]
+    assert [m["type"] for m in sent] == ["http.response.start"] + ["http.response.body"] * 3
+    assert [m["body"] for m in sent[1:]] == [b"a", b"b", b""]
+    assert HANDOFF not in scope

@@ -1,11 +1,18 @@
-"""A lean streaming response for SSE: one helper task per stream, no task group.
+"""A lean streaming response for SSE, run outside the framework's call stack.
 
 Litestar's ``Stream`` runs each body inside an anyio task group (two tasks and a
-cancel scope per stream) and re-checks every chunk's type. ``EventStream`` sends
-the chunks of an async iterator of bytes from one task of its own while the
-request's task waits for ``http.disconnect``, which ASGI servers also send once the
-response is complete; a client that goes away cancels the pump, which closes the
-iterator (so its ``finally`` blocks run).
+cancel scope per stream) and re-checks every chunk's type; and whatever sends the
+body keeps every frame above it alive (middleware closures, the ``Request``, its
+parsed headers) for as long as the stream is open. ``EventStream`` sends the
+response start through the framework, then hands its iterator to
+``StreamHandoff``, an ASGI wrapper outside the framework, which sends the chunks
+once the framework's stack has returned. Without a ``StreamHandoff`` around the
+app, the response sends the chunks itself.
+
+Chunks are sent from one task of their own while the request's task waits for
+``http.disconnect``, which ASGI servers also send once the response is complete; a
+client that goes away cancels the pump, which closes the iterator (so its
+``finally`` blocks run).
 """
 
 from __future__ import annotations
@@ -15,35 +22,56 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.response.base import ASGIResponse
 from litestar.response.streaming import ASGIStreamingResponse, Stream
-from litestar.types import Receive, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.utils.scope.state import CONNECTION_STATE_KEY
+
+HANDOFF = "flychat.stream_handoff"
+
+
+async def send_stream(iterator: AsyncIterator[bytes], send: Send, receive: Receive) -> None:
+    """Send ``iterator``'s chunks as the response body until it ends or the client leaves."""
+    pump = asyncio.get_running_loop().create_task(_pump(iterator, send))
+    del iterator
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    finally:
+        if not pump.done():
+            pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+
+
+async def _pump(iterator: Any, send: Send) -> None:
+    try:
+        async for chunk in iterator:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    finally:
+        with contextlib.suppress(Exception):
+            await iterator.aclose()
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _ASGIEventStream(ASGIStreamingResponse):
     __slots__ = ()
 
-    async def send_body(self, send: Send, receive: Receive) -> None:
-        pump = asyncio.get_running_loop().create_task(self._pump(send))
-        try:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-        finally:
-            if not pump.done():
-                pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.start_response(send=send)
+        slot: list[AsyncIterator[bytes]] | None = scope.get(HANDOFF)  # type: ignore[assignment]
+        if self.is_head_response:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        elif slot is not None:
+            slot.append(self.iterator)  # type: ignore[arg-type]
+        else:
+            await self.send_body(send, receive)
+        await self.after_response()
 
-    async def _pump(self, send: Send) -> None:
-        iterator: Any = self.iterator
-        try:
-            async for chunk in iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        finally:
-            with contextlib.suppress(Exception):
-                await iterator.aclose()
-            with contextlib.suppress(Exception):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+    async def send_body(self, send: Send, receive: Receive) -> None:
+        await send_stream(self.iterator, send, receive)  # type: ignore[arg-type]
 
 
 class EventStream(Stream):
@@ -57,3 +85,29 @@ class EventStream(Stream):
         base = super().to_asgi_response(*args, **kwargs)
         base.__class__ = _ASGIEventStream
         return base
+
+
+class StreamHandoff:
+    """Runs the ``EventStream`` bodies of ``app`` once ``app`` has returned.
+
+    What the framework held for the request (frames, closures, the parsed request)
+    is released while the stream stays open; the response start has gone through
+    the framework as usual.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Call the app; then send the body of the stream it handed over, if any."""
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        slot: list[AsyncIterator[bytes]] = []
+        scope[HANDOFF] = slot  # type: ignore[literal-required]
+        await self.app(scope, receive, send)
+        if not slot:
+            return
+        del scope[HANDOFF]  # type: ignore[misc]
+        scope.get("state", {}).pop(CONNECTION_STATE_KEY, None)
+        await send_stream(slot.pop(), send, receive)
