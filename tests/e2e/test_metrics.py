@@ -227,3 +227,25 @@ async def test_metrics_false_removes_the_endpoint() -> None:
             room = "/rooms/quiet/messages/"
             assert (await client.post(room, data={"from": "a", "text": "x"})).status_code == 200
     assert app.state.metrics_registry is None
+
+
+def _in_progress(samples: Samples, path: str) -> float:
+    return sum(
+        v
+        for (name, labels), v in samples.items()
+        if name == "flychat_http_requests_in_progress" and ("path", path) in labels
+    )
+
+
+async def test_a_stream_is_a_request_in_progress_until_it_ends(
+    client: httpx.AsyncClient, room: str
+) -> None:
+    path = "/rooms/{room}/messages"
+    before = _in_progress(await scrape(client), path)
+    async with open_stream(client, room) as stream:
+        await stream.next()
+        assert _in_progress(await scrape(client), path) == before + 1
+    deadline = time.monotonic() + 5
+    while _in_progress(await scrape(client), path) != before and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert _in_progress(await scrape(client), path) == before

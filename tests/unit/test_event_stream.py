@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar.response.streaming import ASGIStreamingResponse
 
-from flychat.entrypoints.event_stream import HANDOFF, StreamHandoff, _ASGIEventStream
+from flychat.entrypoints.event_stream import HANDOFF, StreamHandoff, _ASGIEventStream, handed_off
 
 
 def response(iterator: AsyncIterator[bytes]) -> ASGIStreamingResponse:
@@ -61,9 +61,10 @@ async def test_a_client_that_leaves_closes_the_iterator() -> None:
     assert closed.is_set()
 
 
-async def test_a_handed_off_stream_is_sent_once_the_app_has_returned() -> None:
+async def test_a_handed_off_stream_is_sent_after_the_app_returned_then_after_hooks_run() -> None:
     returned: list[bool] = []
     seen: list[bool] = []
+    after: list[int] = []
 
     async def chunks() -> AsyncIterator[bytes]:
         seen.append(bool(returned))
@@ -72,6 +73,9 @@ async def test_a_handed_off_stream_is_sent_once_the_app_has_returned() -> None:
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await response(chunks())(scope, receive, send)
+        handoff = handed_off(scope)
+        assert handoff is not None
+        handoff.after.append(lambda: after.append(len(sent)))
         returned.append(True)
 
     sent: list[dict[str, Any]] = []
@@ -91,4 +95,5 @@ async def test_a_handed_off_stream_is_sent_once_the_app_has_returned() -> None:
     assert seen == [True]
     assert [m["type"] for m in sent] == ["http.response.start"] + ["http.response.body"] * 3
     assert [m["body"] for m in sent[1:]] == [b"a", b"b", b""]
+    assert after == [4]
     assert HANDOFF not in scope

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -29,6 +29,26 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.utils.scope.state import CONNECTION_STATE_KEY
 
 HANDOFF = "flychat.stream_handoff"
+
+
+class Handoff:
+    """What an ``EventStream`` hands to ``StreamHandoff``: its chunks, what to run after them."""
+
+    __slots__ = ("after", "iterator")
+
+    def __init__(self) -> None:
+        self.iterator: AsyncIterator[bytes] | None = None
+        self.after: list[Callable[[], None]] = []
+
+
+def handed_off(scope: Scope) -> Handoff | None:
+    """The request's handoff when its stream is sent after the app returns, else None.
+
+    A middleware that accounts for the whole response (its duration, requests in
+    progress) appends its accounting to ``after`` instead of running it on return.
+    """
+    handoff: Handoff | None = scope.get(HANDOFF)  # type: ignore[assignment]
+    return handoff if handoff is not None and handoff.iterator is not None else None
 
 
 async def send_stream(iterator: AsyncIterator[bytes], send: Send, receive: Receive) -> None:
@@ -61,11 +81,11 @@ class _ASGIEventStream(ASGIStreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.start_response(send=send)
-        slot: list[AsyncIterator[bytes]] | None = scope.get(HANDOFF)  # type: ignore[assignment]
+        handoff: Handoff | None = scope.get(HANDOFF)  # type: ignore[assignment]
         if self.is_head_response:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        elif slot is not None:
-            slot.append(self.iterator)  # type: ignore[arg-type]
+        elif handoff is not None:
+            handoff.iterator = self.iterator  # type: ignore[assignment]
         else:
             await self.send_body(send, receive)
         await self.after_response()
@@ -92,7 +112,8 @@ class StreamHandoff:
 
     What the framework held for the request (frames, closures, the parsed request)
     is released while the stream stays open; the response start has gone through
-    the framework as usual.
+    the framework as usual, and what middlewares left in ``Handoff.after`` runs
+    when the stream ends.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -103,11 +124,19 @@ class StreamHandoff:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        slot: list[AsyncIterator[bytes]] = []
-        scope[HANDOFF] = slot  # type: ignore[literal-required]
-        await self.app(scope, receive, send)
-        if not slot:
+        handoff = Handoff()
+        scope[HANDOFF] = handoff  # type: ignore[literal-required]
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            del scope[HANDOFF]  # type: ignore[misc]
+        iterator = handoff.iterator
+        if iterator is None:
             return
-        del scope[HANDOFF]  # type: ignore[misc]
+        handoff.iterator = None
         scope.get("state", {}).pop(CONNECTION_STATE_KEY, None)
-        await send_stream(slot.pop(), send, receive)
+        try:
+            await send_stream(iterator, send, receive)
+        finally:
+            for after in handoff.after:
+                after()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from litestar import get
@@ -29,6 +30,7 @@ from prometheus_client import (
 )
 from prometheus_client.metrics import MetricWrapperBase
 
+from flychat.entrypoints.event_stream import handed_off
 from flychat.entrypoints.openapi.document import documented
 from flychat.entrypoints.openapi.operations import METRICS
 
@@ -93,13 +95,23 @@ class RequestMetricsMiddleware(PrometheusMiddleware):
         try:
             await self.app(scope, receive, watch)
         finally:
-            in_progress.dec()
-            status = int(span[0])
-            if status >= 500:
-                self._child("errors", method, path, status).inc()
-            self._child("count", method, path, status).inc()
-            ended = span[1] or time.perf_counter()
-            self._child("time", method, path, status).observe(ended - started)
+            finish = partial(self._finish, in_progress, method, path, span, started)
+            handoff = handed_off(scope)
+            if handoff is None:
+                finish()
+            else:
+                handoff.after.append(finish)
+
+    def _finish(
+        self, in_progress: Any, method: str, path: str, span: list[Any], started: float
+    ) -> None:
+        in_progress.dec()
+        status = int(span[0])
+        if status >= 500:
+            self._child("errors", method, path, status).inc()
+        self._child("count", method, path, status).inc()
+        ended = span[1] or time.perf_counter()
+        self._child("time", method, path, status).observe(ended - started)
 
     def _child(self, kind: str, method: str, path: str, status: int) -> Any:
         config = cast(RequestMetricsConfig, self._config)
