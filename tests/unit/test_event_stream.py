@@ -6,9 +6,16 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from litestar.response.streaming import ASGIStreamingResponse
 
-from flychat.entrypoints.event_stream import HANDOFF, StreamHandoff, _ASGIEventStream, handed_off
+from flychat.entrypoints.event_stream import (
+    HANDOFF,
+    StreamHandoff,
+    _ASGIEventStream,
+    handed_off,
+    send_stream,
+)
 
 
 def response(iterator: AsyncIterator[bytes]) -> ASGIStreamingResponse:
@@ -97,3 +104,50 @@ async def test_a_handed_off_stream_is_sent_after_the_app_returned_then_after_hoo
     assert [m["body"] for m in sent[1:]] == [b"a", b"b", b""]
     assert after == [4]
     assert HANDOFF not in scope
+
+
+async def test_a_client_that_leaves_ends_the_stream_and_its_task_goes_on() -> None:
+    closed = asyncio.Event()
+
+    async def forever() -> AsyncIterator[bytes]:
+        try:
+            yield b"open"
+            await asyncio.sleep(3600)
+        finally:
+            closed.set()
+
+    left = asyncio.Event()
+
+    async def send(message: Any) -> None:
+        left.set()
+
+    async def receive() -> Any:
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    async def request() -> str:
+        await send_stream(forever(), send, receive)
+        await asyncio.sleep(0.01)
+        return "went on"
+
+    assert await asyncio.wait_for(request(), 2) == "went on"
+    assert closed.is_set()
+
+
+async def test_a_stream_cancelled_from_elsewhere_stays_cancelled() -> None:
+    async def forever() -> AsyncIterator[bytes]:
+        yield b"open"
+        await asyncio.sleep(3600)
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def receive() -> Any:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    task = asyncio.create_task(send_stream(forever(), send, receive))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

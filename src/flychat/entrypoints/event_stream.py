@@ -9,9 +9,9 @@ response start through the framework, then hands its iterator to
 once the framework's stack has returned. Without a ``StreamHandoff`` around the
 app, the response sends the chunks itself.
 
-Chunks are sent from one task of their own while the request's task waits for
-``http.disconnect``, which ASGI servers also send once the response is complete; a
-client that goes away cancels the pump, which closes the iterator (so its
+Chunks are sent from the request's own task; ``http.disconnect`` is awaited by
+stepping ``receive()`` from future callbacks (no second task per stream), and a
+client that goes away cancels the sending, which closes the iterator (so its
 ``finally`` blocks run).
 """
 
@@ -52,28 +52,79 @@ def handed_off(scope: Scope) -> Handoff | None:
 
 
 async def send_stream(iterator: AsyncIterator[bytes], send: Send, receive: Receive) -> None:
-    """Send ``iterator``'s chunks as the response body until it ends or the client leaves."""
-    pump = asyncio.get_running_loop().create_task(_pump(iterator, send))
-    del iterator
+    """Send ``iterator``'s chunks as the response body until it ends or the client leaves.
+
+    The chunks are sent from the calling task; a client that leaves cancels it
+    (the cancellation ends here), which closes the iterator.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    departure = _Departure(receive, task.cancel)
     try:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-    finally:
-        if not pump.done():
-            pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
+        try:
+            async for chunk in iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        finally:
+            departure.close()
+            with contextlib.suppress(Exception):
+                await iterator.aclose()  # type: ignore[attr-defined]
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if departure.left:
+            await asyncio.sleep(0)
+    except asyncio.CancelledError:
+        if not departure.left or task.uncancel() > 0:
+            raise
 
 
-async def _pump(iterator: Any, send: Send) -> None:
-    try:
-        async for chunk in iterator:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    finally:
-        with contextlib.suppress(Exception):
-            await iterator.aclose()
-        with contextlib.suppress(Exception):
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+class _Departure:
+    """Calls ``leave`` once ``receive`` says ``http.disconnect``, with no task of its own.
+
+    ``receive()`` is stepped by hand from the callbacks of the futures it waits on,
+    as a task would step it, so a stream costs one task, not two.
+    """
+
+    __slots__ = ("_closed", "_leave", "_receive", "_waiting", "left")
+
+    def __init__(self, receive: Receive, leave: Callable[[], object]) -> None:
+        self._receive = receive
+        self._leave = leave
+        self._waiting: Any = None
+        self._closed = False
+        self.left = False
+        self._step()
+
+    def _step(self, _: object = None) -> None:
+        while not self._closed:
+            if self._waiting is None:
+                self._waiting = self._receive().__await__()
+            try:
+                awaited = self._waiting.send(None)
+            except StopIteration as done:
+                self._waiting = None
+                if done.value["type"] == "http.disconnect":
+                    return self._depart()
+                continue
+            except (Exception, asyncio.CancelledError):
+                self._waiting = None
+                return self._depart()
+            if awaited is None:
+                asyncio.get_running_loop().call_soon(self._step)
+            else:
+                awaited._asyncio_future_blocking = False
+                awaited.add_done_callback(self._step)
+            return
+
+    def _depart(self) -> None:
+        self._closed = self.left = True
+        self._leave()
+
+    def close(self) -> None:
+        """Stop watching (the stream has ended)."""
+        self._closed = True
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.close()
 
 
 class _ASGIEventStream(ASGIStreamingResponse):
