@@ -1,6 +1,6 @@
 """What the access log (and the request metrics) cost a POST, side by side.
 
-Scenario ``access-log`` (not in the default plan: ``--only access-log``) runs
+Scenario ``access-log`` (first round only) runs
 ``flychat serve`` on a fresh SQLite file four times in a row, each under the same
 POST load: access log off (``FLYCHAT_LOG_LEVEL=warning``), on as text (``info``),
 on as JSON (``info`` + ``FLYCHAT_LOG_FORMAT=json``), and log off with
@@ -37,9 +37,9 @@ def _cpu_ms(metrics: dict[str, Any]) -> float:
 
 @scenario(
     "access-log",
-    "POSTs on SQLite: access log off / text / JSON, and metrics off [only with --only]",
+    "POSTs on SQLite: access log off / text / JSON, and metrics off (first round only)",
     order=70,
-    default=False,
+    once=True,
     key="text_cpu_overhead_pct",
 )
 def access_log(ctx: Context) -> Result:

@@ -53,7 +53,8 @@ class Options:
     rate: float = 200.0
     seconds: float = 10.0
     subscribers: int = 50
-    log_level: str = "warning"
+    log_level: str | None = None
+    """None: flychat at its default (info, access log on), the bare app at warning (none)."""
     rounds: int = 3
     profile: bool = False
     soak_seconds: float = 600.0
@@ -255,7 +256,7 @@ class Context:
                 "FLYCHAT_DATABASE_URL": database_url,
                 "FLYCHAT_HOST": LOOPBACK,
                 "FLYCHAT_PORT": str(port),
-                "FLYCHAT_LOG_LEVEL": self.options.log_level,
+                **({"FLYCHAT_LOG_LEVEL": self.options.log_level} if self.options.log_level else {}),
                 **(env or {}),
             },
         )
@@ -269,7 +270,7 @@ class Context:
         child = self.spawn(
             name,
             [self.installed_python, "-m", "bench.bare_app", "--port", str(port)],
-            {"BENCH_LOG_LEVEL": self.options.log_level},
+            {"BENCH_LOG_LEVEL": self.options.log_level or "warning"},
         )
         server = Server(name, port, child)
         wait_http_ok(f"{server.base_url}/healthz", child)

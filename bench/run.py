@@ -124,8 +124,9 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level",
         default=defaults.log_level,
         choices=["critical", "error", "warning", "info", "debug"],
-        help="log level of every server under test (default %(default)s; "
-        "'info' adds uvicorn's access log)",
+        help="log level of every server under test (default: flychat at its own default, "
+        "info with its access log, as users run it; the bare app at warning, no access log; "
+        "'info' here adds uvicorn's access log to the bare app)",
     )
     return p
 

@@ -106,9 +106,9 @@ def _growth(samples: list[tuple[float, int]]) -> float | None:
 
 @scenario(
     "soak",
-    "two app processes, 500 direct + 200 Pushpin streams, 50 posts/s for --soak-seconds",
+    "two app processes, 500 direct + 200 Pushpin streams, 50 posts/s for --soak-seconds "
+    "(first round only)",
     order=90,
-    default=False,
     groups=("soak",),
     once=True,
 )
@@ -122,6 +122,7 @@ def soak(ctx: Context) -> Result:
         control_port=free_port(),
         workdir=ctx.workdir / "pushpin-soak",
     )
+    pushpin.push_in_port = free_port()
     url = ctx.sqlite_url("soak")
     env = {"GRIP_URL": pushpin.grip_url}
     apps = {"A": ctx.start_flychat("soak-app-a", url, env)}

@@ -42,6 +42,43 @@ def _soak(m: dict[str, Any]) -> tuple[str, bool] | None:
     return f"{delivered}; RSS growth {growth}", m["target_met"]
 
 
+def _grip(m: dict[str, Any]) -> tuple[str, bool] | None:
+    targets = m.get("targets")
+    if not targets:
+        return None
+    gap = (m.get("durable_p50_ms") or 0) - (m.get("provisional_p50_ms") or 0)
+    figure = (
+        f"CPU {m['app_cpu_ms_per_msg']} ms/msg, durable p99 {m['durable_p99_ms']} ms, "
+        f"p50 gap {gap:.1f} ms, provisional first {m['provisional_first_pct']}%, "
+        f"lead p50 {m.get('probe_provisional_lead_p50_ms')} vs append {m.get('store_append_ms')} ms"
+    )
+    return figure, all(targets.values())
+
+
+def _grip_seq(m: dict[str, Any]) -> tuple[str, bool] | None:
+    lost = "nothing lost" if m["all_delivered_in_order"] else "NOT all delivered in order"
+    return f"{m['posts_per_s']:g} posts/s, {lost}", m["target_met"]
+
+
+def _storm(m: dict[str, Any]) -> tuple[str, bool] | None:
+    figure = (
+        f"{m['recovery_requests_per_s']} recoveries/s, "
+        f"{m['app_cpu_ms_per_recovery_request']} ms app CPU each, "
+        f"delivery p99 meanwhile {m['durable_p99_ms']} ms"
+    )
+    return figure, bool(m["all_delivered_in_order"])
+
+
+def _access_log(m: dict[str, Any]) -> tuple[str, bool] | None:
+    figure = (
+        f"text {m['text_cpu_overhead_pct']:+.1f}%, JSON {m['json_cpu_overhead_pct']:+.1f}%, "
+        f"metrics off {m['metrics_off_cpu_change_pct']:+.1f}% CPU per POST"
+    )
+    return figure, m["text_cpu_overhead_pct"] <= ACCESS_LOG_BUDGET_PCT
+
+
+ACCESS_LOG_BUDGET_PCT = 10.0
+
 CHECKS = [
     _ratio("post-sqlite", 0.7),
     _ratio("post-sqlite-100", 0.5),
@@ -49,6 +86,11 @@ CHECKS = [
     ("sse-direct", "50 subs x 200/s: CPU, p99 <= 2x bare", _fanout),
     ("fanout-1000", ">= 20,000 deliveries/s, p99 <= 100 ms", _deliveries),
     ("idle-streams", "<= 16 KB per idle stream", _idle),
+    ("grip-50", "<= 1.5 ms/msg, p99 <= 25 ms, provisional first", _grip),
+    ("grip-50-http", "the same, publishing over HTTP (no target)", _grip),
+    ("grip-seq", ">= 300 posts/s sequential, nothing lost", _grip_seq),
+    ("grip-storm", "recoveries answered cheaply, all delivered", _storm),
+    ("access-log", f"text access log <= +{ACCESS_LOG_BUDGET_PCT:g}% CPU", _access_log),
     ("soak", "all delivered, RSS growth <= 10%", _soak),
 ]
 

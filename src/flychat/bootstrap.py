@@ -20,7 +20,7 @@ from flychat.adapters.memory import InMemoryMessageLog, InMemoryPresenceStore
 from flychat.adapters.tokens import JwtVerifier, issue_token
 from flychat.config import Settings
 from flychat.domain.messages import Chat, ChatRules
-from flychat.domain.metrics import NO_METRICS, ChatMetrics
+from flychat.domain.metrics import NO_METRICS, ChatMetrics, RequestMetrics
 from flychat.domain.ports import LiveFeed, MessageLog, PresenceStore, Publisher, TokenVerifier
 from flychat.domain.presence import Presence, PresenceRules
 from flychat.domain.ratelimit import RateLimiter
@@ -175,6 +175,13 @@ def chat_metrics(registry: CollectorRegistry | None) -> ChatMetrics:
     from flychat.adapters.prometheus import PrometheusChatMetrics
 
     return PrometheusChatMetrics(registry)
+
+
+def request_metrics(registry: CollectorRegistry) -> RequestMetrics:
+    """The ``flychat_http_*`` request metrics in ``registry``."""
+    from flychat.adapters.prometheus import PrometheusHttpMetrics
+
+    return PrometheusHttpMetrics(registry)
 
 
 @asynccontextmanager

@@ -132,3 +132,16 @@ async def test_retention_under_concurrent_appends(
         results = await asyncio.gather(*(store.log.append(room, draft()) for _ in range(40)))
         assert sorted(m.id for m in results) == list(range(1, 41))
         assert [m.id for m in await stored(store, room)] == list(range(31, 41))
+
+
+async def test_many_rooms_at_once_keep_their_own_ids_and_retention(
+    open_store: Callable[[int], Any],
+) -> None:
+    rooms = [RoomId(f"many-{n}-{uuid.uuid4().hex[:6]}") for n in range(70)]
+    async with open_store(2) as store:
+        results = await asyncio.gather(
+            *(store.log.append(room, draft(room.value)) for _ in range(3) for room in rooms)
+        )
+        for room in rooms:
+            assert sorted(m.id for m in results if m.text == room.value) == [1, 2, 3]
+            assert [m.id for m in await stored(store, room)] == [2, 3]

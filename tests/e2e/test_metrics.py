@@ -229,23 +229,47 @@ async def test_metrics_false_removes_the_endpoint() -> None:
     assert app.state.metrics_registry is None
 
 
-def _in_progress(samples: Samples, path: str) -> float:
-    return sum(
-        v
-        for (name, labels), v in samples.items()
-        if name == "flychat_http_requests_in_progress" and ("path", path) in labels
+def http_labels(method: str, status: int) -> frozenset[tuple[str, str]]:
+    return frozenset(
+        {
+            ("method", method),
+            ("path", "/rooms/{room}/messages"),
+            ("status_code", str(status)),
+            ("app_name", "flychat"),
+        }
     )
 
 
-async def test_a_stream_is_a_request_in_progress_until_it_ends(
+async def test_an_open_stream_is_in_progress_under_its_status(
     client: httpx.AsyncClient, room: str
 ) -> None:
-    path = "/rooms/{room}/messages"
-    before = _in_progress(await scrape(client), path)
+    key = ("flychat_http_requests_in_progress", http_labels("GET", 200))
+    before = (await scrape(client)).get(key, 0.0)
     async with open_stream(client, room) as stream:
         await stream.next()
-        assert _in_progress(await scrape(client), path) == before + 1
-    deadline = time.monotonic() + 5
-    while _in_progress(await scrape(client), path) != before and time.monotonic() < deadline:
+        assert (await scrape(client))[key] == before + 1
+    deadline = time.monotonic() + 10
+    while (await scrape(client))[key] != before and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert _in_progress(await scrape(client), path) == before
+    assert (await scrape(client))[key] == before
+
+
+async def test_a_5xx_answer_counts_as_an_error(
+    app: Litestar, client: httpx.AsyncClient, room: str
+) -> None:
+    errors = ("flychat_http_requests_error_total", http_labels("POST", 503))
+    answered = ("flychat_http_requests_total", http_labels("POST", 503))
+    start = await scrape(client)
+    log = app.state.services.chat.log
+    assert isinstance(log, InMemoryMessageLog)
+    log.available = False
+    try:
+        response = await client.post(f"/rooms/{room}/messages", data={"from": "a", "text": "x"})
+        assert response.status_code == 503
+    finally:
+        log.available = True
+    end = await scrape(client)
+    assert end[errors] == start.get(errors, 0.0) + 1
+    assert end[answered] == start.get(answered, 0.0) + 1
+    took = ("flychat_http_request_duration_seconds_count", http_labels("POST", 503))
+    assert end[took] == start.get(took, 0.0) + 1

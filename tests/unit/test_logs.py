@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -74,3 +75,45 @@ def test_request_id_header_rules() -> None:
     for bad in (b"a" * 129, b"", b"sp ace", b"\xc3\xbc"):
         assert re.fullmatch(r"[0-9a-f]{32}", request_id_of([(b"x-request-id", bad)]))
     assert request_id_of([]) != request_id_of([])
+
+
+def byte_stream_handler() -> tuple[logging.StreamHandler[io.TextIOWrapper], io.BytesIO]:
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", line_buffering=True)
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(formatter("text"))
+    return handler, raw
+
+
+async def test_lines_of_one_loop_iteration_are_written_together_and_in_order() -> None:
+    handler, raw = byte_stream_handler()
+    lines = AccessLines(handler, "text")
+    lines.write("p:1", "POST", "/a", 200, 1.0, "r-1")
+    lines.write("p:1", "POST", "/b", 200, 1.0, "r-2")
+    assert raw.getvalue() == b""
+    handler.handle(logging.makeLogRecord({"msg": "an error between", "levelname": "ERROR"}))
+    lines.write("p:1", "POST", "/c", 201, 1.0, "r-3")
+    await asyncio.sleep(0)
+    written = raw.getvalue().decode().splitlines()
+    assert [line.split("] ", 1)[1] for line in written] == [
+        'p:1 "POST /a" 200 1.0ms',
+        'p:1 "POST /b" 200 1.0ms',
+        "an error between",
+        'p:1 "POST /c" 201 1.0ms',
+    ]
+
+
+def test_without_a_loop_each_line_is_written_at_once() -> None:
+    handler, raw = byte_stream_handler()
+    AccessLines(handler, "json").write("p:1", "GET", "/x", 404, 0.5, "r-9")
+    assert json.loads(raw.getvalue())["path"] == "/x"
+
+
+def test_json_lines_escape_what_json_must() -> None:
+    handler, raw = byte_stream_handler()
+    path = '/rooms/"ü\\\x01\u2028/messages'
+    AccessLines(handler, "json").write("p:1", "GET", path, 200, 0.125, "r-1")
+    line = raw.getvalue().decode()
+    assert json.loads(line)["path"] == path
+    assert "ü" in line and line.count("\n") == 1

@@ -66,3 +66,17 @@ class NoMetrics:
 
 
 NO_METRICS: ChatMetrics = NoMetrics()
+
+
+class RequestMetrics(Protocol):
+    """Told about each HTTP request the app answers, by route template; cheap, never raises."""
+
+    def responding(self, method: str, path: str, status: int) -> None:
+        """The response to a ``method`` request on the route ``path`` started with ``status``."""
+        ...
+
+    def finished(
+        self, method: str, path: str, status: int, seconds: float, responded: bool
+    ) -> None:
+        """The request ended after ``seconds``; ``responded``: ``responding`` was told first."""
+        ...

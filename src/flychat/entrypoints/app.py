@@ -13,12 +13,12 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
-from flychat.bootstrap import Services, build_services, chat_metrics
+from flychat.bootstrap import Services, build_services, chat_metrics, request_metrics
 from flychat.config import Settings, load_settings
 from flychat.entrypoints.errors import EXCEPTION_HANDLERS
 from flychat.entrypoints.event_stream import StreamHandoff
 from flychat.entrypoints.http import API_HANDLERS
-from flychat.entrypoints.metrics import MetricsController, new_registry, request_metrics
+from flychat.entrypoints.metrics import MetricsController, new_registry
 from flychat.entrypoints.openapi.document import DocumentSettings, openapi_config
 from flychat.entrypoints.openapi.operations import REQUEST_ID
 from flychat.entrypoints.pages import PAGE_HANDLERS
@@ -62,11 +62,12 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         openapi_config=openapi_config(
             DocumentSettings(config.max_text_length, every_response_headers=EVERY_RESPONSE)
         ),
-        middleware=[request_metrics(registry)] if registry else [],
         state=State({"metrics_registry": registry}),
         logging_config=None,
     )
-    app.asgi_handler = RequestContext(StreamHandoff(app.asgi_handler))
+    app.asgi_handler = RequestContext(
+        StreamHandoff(app.asgi_handler), request_metrics(registry) if registry else None
+    )
     return app
 
 

@@ -32,23 +32,12 @@ HANDOFF = "flychat.stream_handoff"
 
 
 class Handoff:
-    """What an ``EventStream`` hands to ``StreamHandoff``: its chunks, what to run after them."""
+    """What an ``EventStream`` hands to ``StreamHandoff``: its chunks."""
 
-    __slots__ = ("after", "iterator")
+    __slots__ = ("iterator",)
 
     def __init__(self) -> None:
         self.iterator: AsyncIterator[bytes] | None = None
-        self.after: list[Callable[[], None]] = []
-
-
-def handed_off(scope: Scope) -> Handoff | None:
-    """The request's handoff when its stream is sent after the app returns, else None.
-
-    A middleware that accounts for the whole response (its duration, requests in
-    progress) appends its accounting to ``after`` instead of running it on return.
-    """
-    handoff: Handoff | None = scope.get(HANDOFF)  # type: ignore[assignment]
-    return handoff if handoff is not None and handoff.iterator is not None else None
 
 
 async def send_stream(iterator: AsyncIterator[bytes], send: Send, receive: Receive) -> None:
@@ -163,8 +152,8 @@ class StreamHandoff:
 
     What the framework held for the request (frames, closures, the parsed request)
     is released while the stream stays open; the response start has gone through
-    the framework as usual, and what middlewares left in ``Handoff.after`` runs
-    when the stream ends.
+    the framework as usual. Wrappers outside this one (the request context, the
+    request metrics) see the request end when the stream ends.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -186,8 +175,4 @@ class StreamHandoff:
             return
         handoff.iterator = None
         scope.get("state", {}).pop(CONNECTION_STATE_KEY, None)
-        try:
-            await send_stream(iterator, send, receive)
-        finally:
-            for after in handoff.after:
-                after()
+        await send_stream(iterator, send, receive)

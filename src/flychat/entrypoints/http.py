@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Response
+from litestar.response.base import ASGIResponse
 
 from flychat.bootstrap import Services
 from flychat.domain.access import NotAuthenticated, expiry_slot
@@ -64,14 +65,12 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
     media_type="application/json",
     operation_class=documented(docs.SEND_MESSAGE),
 )
-async def send_message(
-    request: Request[Any, Any, Any], room: FromPath[str], state: State
-) -> Response[bytes]:
+async def send_message(request: Request[Any, Any, Any], room: FromPath[str]) -> ASGIResponse:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId.
 
     With auth on, the token decides who speaks: ``from`` is its name, ``user`` its sub.
     """
-    services = services_of(state)
+    services = services_of(request.app.state)
     try:
         caller = authenticate(services, request)
         room_id = None
@@ -96,7 +95,7 @@ async def send_message(
         fields.get("provisionalId"),
         user=None if caller is None else caller.sub,
     )
-    return Response(message_json(message).encode(), media_type="application/json")
+    return ASGIResponse(body=message_json(message).encode(), media_type="application/json")
 
 
 @get(MESSAGES_PATH, operation_class=documented(docs.READ_MESSAGES))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -60,6 +61,9 @@ class AccessLines:
     The logging machinery costs a request more than the rest of the access line;
     this writes the same line (same fields, same shape) as ``handler`` would, while
     ``handler`` is the root's only one and ``flychat.access`` adds none of its own.
+    On an event loop the lines go to the stream's byte buffer and are flushed once
+    per loop iteration (one write for every request answered in it); any other log
+    record flushes the same stream first, so lines keep their order.
     """
 
     def __init__(self, handler: logging.StreamHandler[TextIO], log_format: str) -> None:
@@ -69,6 +73,7 @@ class AccessLines:
         self.json = log_format == "json"
         self._second = -1
         self._stamp = ""
+        self._flush_soon = False
 
     def in_force(self) -> bool:
         """True while the logging setup is still the one this writer mirrors."""
@@ -93,23 +98,43 @@ class AccessLines:
         stamp = self._time(time.time())
         message = f'{peer} "{method} {path}" {status} {ms:.1f}ms'
         if self.json:
-            fields = {
-                "time": stamp,
-                "level": "INFO",
-                "logger": ACCESS.name,
-                "message": message,
-                "method": method,
-                "path": path,
-                "status": status,
-                "duration_ms": ms,
-                "request_id": request_id,
-            }
-            line = json.dumps(fields, ensure_ascii=False)
+            line = (
+                f'{{"time": "{stamp}", "level": "INFO", "logger": "{ACCESS.name}", '
+                f'"message": {_json_text(message)}, "method": {_json_text(method)}, '
+                f'"path": {_json_text(path)}, "status": {status}, "duration_ms": {ms!r}, '
+                f'"request_id": {_json_text(request_id)}}}'
+            )
         else:
             line = f"{stamp} INFO {ACCESS.name} [{request_id}] {message}"
+        stream = self.handler.stream
+        raw = getattr(stream, "buffer", None)
+        if raw is None or (loop := _running_loop()) is None:
+            with self._lock:
+                stream.write(line + "\n")
+                self.handler.flush()
+            return
         with self._lock:
-            self.handler.stream.write(line + "\n")
+            raw.write((line + "\n").encode(stream.encoding, stream.errors or "strict"))
+            if self._flush_soon:
+                return
+            self._flush_soon = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            self._flush_soon = False
             self.handler.flush()
+
+
+_json_text = json.encoder.encode_basestring
+"""A str as a JSON string, non-ASCII kept (as ``json.dumps(..., ensure_ascii=False)``)."""
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 _writers: list[AccessLines] = []

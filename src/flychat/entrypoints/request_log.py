@@ -1,16 +1,17 @@
-"""Request ids and the access log: one pure-ASGI wrapper around the whole app."""
+"""Request ids, the access log and request metrics: one pure-ASGI wrapper around the app."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
+from flychat.domain.metrics import RequestMetrics
 from flychat.entrypoints.logs import ACCESS, REQUEST_ID, access_lines
 
 HEADER = b"x-request-id"
@@ -25,7 +26,7 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
             if _VALID_ID.fullmatch(claimed):
                 return claimed
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def _log_access(scope: HTTPScope, path: str, status: int, seconds: float) -> None:
@@ -48,14 +49,17 @@ def _log_access(scope: HTTPScope, path: str, status: int, seconds: float) -> Non
 
 
 class RequestContext:
-    """Gives each HTTP request its id (context and ``X-Request-ID``), logs one access line.
+    """Gives each HTTP request its id (context and ``X-Request-ID``), logs one access line,
+    and reports it to the request metrics under its route template.
 
     The access line is written when the response has ended (for a stream: when it
     closes); with INFO disabled on ``flychat.access`` it costs one level check.
+    Requests that match no route are not in the metrics (their path is not a template).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the app with the request id set; add the header to the response."""
@@ -66,19 +70,28 @@ class RequestContext:
         request_id = request_id_of(scope["headers"])
         token = REQUEST_ID.set(request_id)
         header = (HEADER, request_id.encode())
+        metrics = self.metrics
         started = time.perf_counter()
-        status = 500
+        span = [500, 0.0, False]
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
             if message["type"] == "http.response.start":
-                status = message["status"]
+                span[0] = status = message["status"]
                 message["headers"] = [*message.get("headers", ()), header]
+                if metrics is not None and (template := scope.get("path_template")):
+                    span[2] = True
+                    metrics.responding(scope["method"], template, status)
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                span[1] = time.perf_counter()
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            status = int(span[0])
+            seconds = (span[1] or time.perf_counter()) - started
+            if metrics is not None and (template := scope.get("path_template")):
+                metrics.finished(scope["method"], template, status, seconds, bool(span[2]))
             if ACCESS.isEnabledFor(logging.INFO):
-                _log_access(scope, path, status, time.perf_counter() - started)
+                _log_access(scope, path, status, seconds)
             REQUEST_ID.reset(token)

@@ -67,6 +67,8 @@ The trim sees the table as it was before the statement, so a batch larger than t
 retention trims its own oldest rows with a second statement.
 """
 CHECKPOINT_EVERY = 500
+_BUMP_ROOMS = 64
+"""Rooms per counter upsert (two parameters each, far below SQLite's limit)."""
 BUSY_MS = int(SQLITE_BUSY_SECONDS * 1000)
 
 
@@ -76,10 +78,18 @@ class _Locked:
 
 _LOCKED = _Locked()
 _Stored = list[tuple[str, Message]]
-_SQLITE_BUMP = (
-    "INSERT INTO rooms (room, last_id) VALUES (?, ?) ON CONFLICT (room) "
-    "DO UPDATE SET last_id = rooms.last_id + excluded.last_id RETURNING last_id"
-)
+
+
+@functools.lru_cache(maxsize=64)
+def _sqlite_bump(rooms: int) -> str:
+    """One upsert that moves the counters of ``rooms`` rooms and returns each new last id."""
+    values = ", ".join(["(?, ?)"] * rooms)
+    return (
+        f"INSERT INTO rooms (room, last_id) VALUES {values} ON CONFLICT (room) "
+        "DO UPDATE SET last_id = rooms.last_id + excluded.last_id RETURNING room, last_id"
+    )
+
+
 _SQLITE_INSERT = (
     "INSERT INTO messages (room, id, provisional_id, sender, text, date_ms, user_sub) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -146,6 +156,7 @@ class RoomWriter:
         self._retention = retention
         self._sqlite = sqlite_writer
         self._raw: Any = None
+        self._busy_ms = -1
         self._inline = sqlite_inline
         self._commits = 0
         self._exclusive = sqlite_writer is not None
@@ -189,6 +200,7 @@ class RoomWriter:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+            self._busy_ms = -1
         if self._sqlite is not None:
             self._sqlite.dispose()
 
@@ -321,7 +333,10 @@ class RoomWriter:
         except (sqlite3.Error, DBAPIError) as exc:
             raise unavailable(self._store, exc) from exc
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {0 if inline else BUSY_MS}")
+            busy_ms = 0 if inline else BUSY_MS
+            if busy_ms != self._busy_ms:
+                cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                self._busy_ms = busy_ms
             try:
                 cursor.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError:
@@ -341,6 +356,7 @@ class RoomWriter:
                 cursor.close()
             self._raw.invalidate()
             self._raw = None
+            self._busy_ms = -1
             raise unavailable(self._store, exc) from exc
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
@@ -351,22 +367,38 @@ class RoomWriter:
                 cursor.close()
 
     def _store_rows(self, cursor: Any, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]]:
+        """Every room's counter in one upsert, every row in one ``executemany``, then trims."""
         stored: list[tuple[str, Message]] = []
-        for room, drafts in batch.items():
-            count = len(drafts)
-            last_id = int(cursor.execute(_SQLITE_BUMP, (room, count)).fetchone()[0])
-            first = last_id - count + 1
-            kept = [d if d.date.microsecond % 1000 == 0 else stored_draft(d) for d in drafts]
-            cursor.executemany(
-                _SQLITE_INSERT,
-                [
-                    (room, first + i, d.provisional_id, d.sender, d.text, to_ms(d.date), d.user)
-                    for i, d in enumerate(kept)
-                ],
-            )
-            if last_id > self._retention:
-                cursor.execute(_SQLITE_TRIM, (room, last_id - self._retention))
-            stored.extend((room, Message.from_draft(first + i, d)) for i, d in enumerate(kept))
+        rows: list[tuple[Any, ...]] = []
+        trims: list[tuple[str, int]] = []
+        groups = list(batch.items())
+        for start in range(0, len(groups), _BUMP_ROOMS):
+            group = groups[start : start + _BUMP_ROOMS]
+            counts = [value for room, drafts in group for value in (room, len(drafts))]
+            last_ids = dict(cursor.execute(_sqlite_bump(len(group)), counts).fetchall())
+            for room, drafts in group:
+                last_id = int(last_ids[room])
+                first = last_id - len(drafts) + 1
+                for i, draft in enumerate(drafts):
+                    kept = draft if draft.date.microsecond % 1000 == 0 else stored_draft(draft)
+                    message = Message.from_draft(first + i, kept)
+                    rows.append(
+                        (
+                            room,
+                            message.id,
+                            kept.provisional_id,
+                            kept.sender,
+                            kept.text,
+                            to_ms(kept.date),
+                            kept.user,
+                        )
+                    )
+                    stored.append((room, message))
+                if last_id > self._retention:
+                    trims.append((room, last_id - self._retention))
+        cursor.executemany(_SQLITE_INSERT, rows)
+        for trim in trims:
+            cursor.execute(_SQLITE_TRIM, trim)
         return stored
 
     async def _find(self, room: str, provisional_ids: list[str]) -> list[Message]:
