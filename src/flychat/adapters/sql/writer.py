@@ -1,8 +1,9 @@
 """Group commit for the SQL log: concurrent appends share one transaction.
 
-On PostgreSQL a batch holds one room (rooms never wait for each other's row
-locks); on SQLite, where every write takes the database lock anyway, a batch
-holds every room with appends waiting.
+On PostgreSQL each room's appends queue on their own, and the batches of rooms
+that wait at the same time share one statement (see ``PostgresAppender``); on
+SQLite, where every write takes the database lock anyway, one batch holds every
+room with appends waiting.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from flychat.adapters.sql.engine import SQLITE_BUSY_SECONDS, describe, guarded, unavailable
+from flychat.adapters.sql.postgres import PostgresAppender
 from flychat.adapters.sql.tables import messages
 from flychat.domain.errors import AppendConflict
 from flychat.domain.model import Draft, Message, to_millis
@@ -38,34 +40,6 @@ MESSAGE_COLUMNS = (
     messages.c.user_sub,
 )
 _ROOM = messages.c.room == bindparam("room")
-_TRIM = delete(messages).where(_ROOM, messages.c.id <= bindparam("oldest"))
-_PG_APPEND = text(
-    """
-    WITH bumped AS (
-        INSERT INTO rooms (room, last_id) VALUES (:room, :count)
-        ON CONFLICT (room) DO UPDATE SET last_id = rooms.last_id + EXCLUDED.last_id
-        RETURNING last_id
-    ), inserted AS (
-        INSERT INTO messages (room, id, provisional_id, sender, text, date_ms, user_sub)
-        SELECT :room, bumped.last_id - :count + t.ord, t.pid, t.sender, t.body, t.date_ms,
-            t.user_sub
-        FROM bumped, unnest(
-            CAST(:pids AS text[]), CAST(:senders AS text[]),
-            CAST(:texts AS text[]), CAST(:dates AS bigint[]), CAST(:users AS text[])
-        ) WITH ORDINALITY AS t(pid, sender, body, date_ms, user_sub, ord)
-        RETURNING id
-    ), trimmed AS (
-        DELETE FROM messages
-        WHERE room = :room AND id <= (SELECT last_id FROM bumped) - :retention
-    )
-    SELECT last_id FROM bumped
-    """
-)
-"""One PostgreSQL statement (atomic on its own): bump the counter, insert, trim older rows.
-
-The trim sees the table as it was before the statement, so a batch larger than the
-retention trims its own oldest rows with a second statement.
-"""
 CHECKPOINT_EVERY = 500
 _BUMP_ROOMS = 64
 """Rooms per counter upsert (two parameters each, far below SQLite's limit)."""
@@ -133,8 +107,9 @@ class RoomWriter:
     """Appends in batches: while a transaction runs, later appends queue for the next.
 
     A batch is one transaction: per room, bump its counter by the number of drafts
-    (which locks the room row), insert the rows, trim beyond retention. A provisional
-    id that is already stored makes the insert fail; the batch is rolled back, the
+    (which locks the room row), insert the rows, trim beyond retention (on PostgreSQL
+    one statement, shared with other rooms' batches). A provisional id that is already
+    stored makes the insert fail; the batch is rolled back, the
     stored messages are answered from the table and the rest is retried, so no id is
     ever skipped. With ``sqlite_writer`` (SQLite) one batch runs at a time per process,
     a batch spans rooms, and its transaction runs whole on one connection, inline or
@@ -149,11 +124,12 @@ class RoomWriter:
         sqlite_writer: Engine | None = None,
         sqlite_inline: bool = True,
     ) -> None:
-        self._engine = engine
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._reader = reader
         self._store = describe(engine.url)
         self._retention = retention
+        self._postgres = (
+            PostgresAppender(engine, self._store, retention) if sqlite_writer is None else None
+        )
         self._sqlite = sqlite_writer
         self._raw: Any = None
         self._busy_ms = -1
@@ -190,8 +166,10 @@ class RoomWriter:
             await asyncio.gather(*self._drains.values(), return_exceptions=True)
 
     async def close(self) -> None:
-        """Finish queued appends, then release the SQLite writer thread and connection."""
+        """Finish queued appends, then release the writer's own connections (and thread)."""
         await self.wait_idle()
+        if self._postgres is not None:
+            await self._postgres.close()
         if self._thread is not None and self._sqlite is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._release)
             self._thread.shutdown(wait=False)
@@ -251,38 +229,9 @@ class RoomWriter:
 
     async def _insert(self, batch: dict[str, list[Draft]]) -> list[tuple[str, Message]] | None:
         """Store the drafts in one transaction, or return None when a provisional id exists."""
-        try:
-            if self._thread is not None:
-                return await self._store_sqlite_batch(batch)
-            return await self._store_in_postgresql(batch)
-        except IntegrityError:
-            return None
-
-    async def _store_in_postgresql(
-        self, batch: dict[str, list[Draft]]
-    ) -> list[tuple[str, Message]]:
-        stored: list[tuple[str, Message]] = []
-        async with self._autocommit.connect() as conn:
-            for room, drafts in batch.items():
-                params = {
-                    "room": room,
-                    "count": len(drafts),
-                    "retention": self._retention,
-                    "pids": [d.provisional_id for d in drafts],
-                    "senders": [d.sender for d in drafts],
-                    "texts": [d.text for d in drafts],
-                    "dates": [to_ms(d.date) for d in drafts],
-                    "users": [d.user for d in drafts],
-                }
-                last_id = int((await conn.execute(_PG_APPEND, params)).scalar_one())
-                if len(drafts) > self._retention:
-                    await conn.execute(_TRIM, {"room": room, "oldest": last_id - self._retention})
-                first = last_id - len(drafts) + 1
-                stored.extend(
-                    (room, Message.from_draft(first + i, stored_draft(d)))
-                    for i, d in enumerate(drafts)
-                )
-        return stored
+        if self._postgres is not None:
+            return await self._postgres.store(batch)
+        return await self._store_sqlite_batch(batch)
 
     async def _store_sqlite_batch(
         self, batch: dict[str, list[Draft]]
