@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.rawhttp import open_stream
+from bench.rawhttp import _headers, get_request
 from bench.stats import bucket
 
 
@@ -109,32 +109,97 @@ class Stream:
         self.lead[key] = self.lead.get(key, 0) + 1
 
 
+class _Follower(asyncio.Protocol):
+    """One stream read by callbacks: HTTP head, chunked framing, SSE events; no await per event."""
+
+    def __init__(self, stream: Stream, request: bytes) -> None:
+        self.stream = stream
+        self.request = request
+        self.raw = b""
+        self.text = ""
+        self.head_done = False
+        self.chunked = True
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.stream.error:
+            self.stream.error = f"{type(exc).__name__}: {exc}" if exc else "the stream ended"
+        self._end()
+
+    def _end(self) -> None:
+        self.stream.opened.set()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        raw = self.raw + data
+        if not self.head_done:
+            end = raw.find(b"\r\n\r\n")
+            if end < 0:
+                self.raw = raw
+                return
+            status, headers = _headers(raw[: end + 4])
+            if status != 200:
+                self.stream.error = f"status {status}"
+                self._end()
+                return
+            self.chunked = headers.get(b"transfer-encoding", b"").lower() == b"chunked"
+            raw = raw[end + 4 :]
+            self.head_done = True
+        if not self.chunked:
+            self.raw = b""
+            self._events(raw)
+            return
+        pieces = []
+        pos = 0
+        ended = False
+        while (eol := raw.find(b"\r\n", pos)) >= 0:
+            size = int(raw[pos:eol].split(b";", 1)[0], 16)
+            if size == 0:
+                ended = True
+                break
+            if len(raw) < eol + 4 + size:
+                break
+            pieces.append(raw[eol + 2 : eol + 2 + size])
+            pos = eol + 4 + size
+        self.raw = raw[pos:]
+        self._events(b"".join(pieces))
+        if ended:
+            self.stream.error = "the stream ended"
+            self._end()
+
+    def _events(self, body: bytes) -> None:
+        if not body:
+            return
+        *blocks, self.text = (self.text + body.decode().replace("\r\n", "\n")).split("\n\n")
+        for block in blocks:
+            self.stream.on_event(block)
+
+
 async def _follow(args: argparse.Namespace, stream: Stream) -> None:
     path = args.path.replace("{room}", args.room)
+    request = get_request(args.host, args.port, path, "text/event-stream")
+    loop = asyncio.get_running_loop()
     try:
-        status, chunks, writer = await open_stream(args.host, args.port, path)
+        transport, follower = await loop.create_connection(
+            lambda: _Follower(stream, request), args.host, args.port
+        )
     except OSError as exc:
         stream.error = f"connect: {exc}"
         stream.opened.set()
         return
-    if status != 200:
-        stream.error = f"status {status}"
-        stream.opened.set()
-        writer.close()
-        return
-    buffer = ""
     try:
-        async for chunk in chunks:
-            buffer += chunk.decode().replace("\r\n", "\n")
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                stream.on_event(block)
-        stream.error = "the stream ended"
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        stream.error = f"{type(exc).__name__}: {exc}"
+        await follower.closed
     finally:
         stream.opened.set()
-        writer.close()
+        transport.close()
 
 
 def _summary(streams: list[Stream]) -> dict[str, object]:
@@ -208,7 +273,13 @@ def main() -> None:
     parser.add_argument("--room", required=True)
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--connect-timeout", type=float, default=30.0)
-    asyncio.run(_main(parser.parse_args()))
+    args = parser.parse_args()
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(_main(args))
+    else:
+        uvloop.run(_main(args))
 
 
 if __name__ == "__main__":

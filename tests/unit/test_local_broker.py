@@ -1,3 +1,5 @@
+import asyncio
+
 from flychat.adapters.local_broker import LocalBroker
 from flychat.domain.model import RoomId
 from flychat.domain.wire import Durable
@@ -42,3 +44,22 @@ async def test_unsubscribe_forgets_the_room() -> None:
     assert broker.subscriber_count(ROOM) == 1
     broker.unsubscribe(ROOM, subscription)
     assert broker.subscriber_count() == 0
+
+
+async def test_a_wait_after_a_wake_up_ends_by_its_own_deadline() -> None:
+    broker = LocalBroker()
+    subscription = broker.subscribe(ROOM)
+    waiting = asyncio.create_task(subscription.receive(30))
+    await asyncio.sleep(0.01)
+    broker.publish_message(ROOM, msg(1))
+    assert len(await asyncio.wait_for(waiting, 1)) == 1
+    assert await asyncio.wait_for(subscription.receive(0.05), 1) == []
+
+
+async def test_an_unsubscribed_inbox_is_closed_and_takes_nothing() -> None:
+    broker = LocalBroker()
+    subscription = broker.subscribe(ROOM)
+    broker.unsubscribe(ROOM, subscription)
+    broker.publish_message(ROOM, msg(1))
+    assert subscription.closed
+    assert await subscription.receive(0.01) == []

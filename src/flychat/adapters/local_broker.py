@@ -9,24 +9,23 @@ from flychat.domain.ports import Inbox
 from flychat.domain.wire import Durable, FeedItem, Provisional, sse_retraction
 
 
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
 class Subscription:
     """One stream's inbox: durable messages and pre-encoded provisional events.
 
     Bounded: when the reader falls ``limit`` items behind, the inbox empties and
     ``overflowed`` is set, so the reader repairs from storage instead. A waiting
-    reader costs one future and one timer, nothing per item.
+    reader costs one future, nothing per item. Its timer is kept across waits while
+    it is due no later than the next wait's end (a reader woken by items re-arms
+    nothing), so a wait can end early, never late.
     """
 
-    __slots__ = ("_items", "_limit", "_waiter", "closed", "overflowed")
+    __slots__ = ("_due", "_items", "_limit", "_timer", "_waiter", "closed", "overflowed")
 
     def __init__(self, limit: int) -> None:
         self._items: list[FeedItem] = []
         self._waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._due = 0.0
         self._limit = limit
         self.overflowed = False
         self.closed = False
@@ -50,18 +49,29 @@ class Subscription:
     def close(self) -> None:
         """End the stream: the reader sees ``closed`` at its next wake-up."""
         self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._wake()
+
+    def _expire(self) -> None:
+        self._timer = None
         self._wake()
 
     async def receive(self, wait_seconds: float) -> list[FeedItem]:
-        """Everything queued so far; waits up to ``wait_seconds`` when empty."""
+        """Everything queued so far; waits up to ``wait_seconds`` when empty (may end early)."""
         if not self._items and not self.closed and not self.overflowed:
             loop = asyncio.get_running_loop()
-            waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(wait_seconds, _expire, waiter)
+            due = loop.time() + wait_seconds
+            if self._timer is None or self._due > due:
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = loop.call_at(due, self._expire)
+                self._due = due
+            self._waiter = loop.create_future()
             try:
-                await waiter
+                await self._waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         items = self._items
         if not items:
@@ -89,6 +99,8 @@ class LocalBroker:
     def unsubscribe(self, room: RoomId, inbox: Inbox) -> None:
         """Forget a subscription."""
         members = self._rooms.get(room.value)
+        if isinstance(inbox, Subscription):
+            inbox.close()
         if members is not None and isinstance(inbox, Subscription):
             members.discard(inbox)
             if not members:

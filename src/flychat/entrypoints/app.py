@@ -16,6 +16,7 @@ from litestar.template import TemplateConfig
 from flychat.bootstrap import Services, build_services, chat_metrics, request_metrics
 from flychat.config import Settings, load_settings
 from flychat.entrypoints.errors import EXCEPTION_HANDLERS
+from flychat.entrypoints.event_stream import StreamHandoff
 from flychat.entrypoints.http import API_HANDLERS
 from flychat.entrypoints.metrics import MetricsController, new_registry
 from flychat.entrypoints.openapi.document import DocumentSettings, openapi_config
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         logging_config=None,
     )
     app.asgi_handler = RequestContext(
-        app.asgi_handler, request_metrics(registry) if registry else None
+        StreamHandoff(app.asgi_handler), request_metrics(registry) if registry else None
     )
     return app
 

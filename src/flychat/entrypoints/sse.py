@@ -87,11 +87,30 @@ async def direct_stream(
         head, last_id = await _opening(chat, room, position, retry_ms)
         yield head
         del head
-        order: Sequencer[Durable] = Sequencer(last_id, max_buffer=feed.queue_size)
-        async for chunk in _live(
-            chat, room, subscription, order, keepalive_seconds, gap_wait_seconds, deadline
-        ):
-            yield chunk
+        live = _Live(chat, room, subscription, Sequencer(last_id, max_buffer=feed.queue_size))
+        last_write = time.monotonic()
+        while True:
+            now = time.monotonic()
+            wait = keepalive_seconds - (now - last_write)
+            if live.gap_since is not None:
+                wait = min(wait, gap_wait_seconds - (now - live.gap_since))
+            if deadline is not None:
+                if now >= deadline:
+                    return
+                wait = min(wait, deadline - now)
+            items = await subscription.receive(max(wait, 0.0))
+            if subscription.closed:
+                return
+            out = await live.take(items, gap_wait_seconds)
+            if live.behind:
+                if out:
+                    yield "".join(out).encode()
+                return
+            if not out and time.monotonic() - last_write >= keepalive_seconds:
+                out.append(sse_comment())
+            if out:
+                yield "".join(out).encode()
+                last_write = time.monotonic()
     finally:
         feed.unsubscribe(room, subscription)
         chat.metrics.stream_closed()
@@ -111,34 +130,29 @@ def _stored_ids(items: list[FeedItem]) -> frozenset[str]:
     return frozenset(stored) if len(stored) > 1 else frozenset()
 
 
-async def _live(
-    chat: Chat,
-    room: RoomId,
-    subscription: Inbox,
-    order: Sequencer[Durable],
-    keepalive_seconds: float,
-    gap_wait_seconds: float,
-    deadline: float | None = None,
-) -> AsyncIterator[bytes]:
-    last_write = time.monotonic()
-    gap_since: float | None = None
-    while True:
-        now = time.monotonic()
-        wait = keepalive_seconds - (now - last_write)
-        if gap_since is not None:
-            wait = min(wait, gap_wait_seconds - (now - gap_since))
-        if deadline is not None:
-            if now >= deadline:
-                return
-            wait = min(wait, deadline - now)
-        items = await subscription.receive(max(wait, 0.0))
-        if subscription.closed:
-            return
+class _Live:
+    """The live part of one stream: events in id order, gaps repaired from storage."""
+
+    __slots__ = ("behind", "chat", "gap_since", "order", "room", "subscription")
+
+    def __init__(
+        self, chat: Chat, room: RoomId, subscription: Inbox, order: Sequencer[Durable]
+    ) -> None:
+        self.chat = chat
+        self.room = room
+        self.subscription = subscription
+        self.order = order
+        self.gap_since: float | None = None
+        self.behind = False
+
+    async def take(self, items: list[FeedItem], gap_wait_seconds: float) -> list[str]:
+        """The encoded events to write for ``items``; sets ``behind`` when the stream must end."""
         out: list[str] = []
+        order = self.order
         try:
-            if subscription.overflowed:
-                subscription.overflowed = False
-                out.extend(d.sse for d in await _repair(chat, room, order))
+            if self.subscription.overflowed:
+                self.subscription.overflowed = False
+                out.extend(d.sse for d in await _repair(self.chat, self.room, order))
             stored = _stored_ids(items)
             for item in items:
                 if isinstance(item, Durable):
@@ -149,18 +163,13 @@ async def _live(
                 else:
                     out.append(item)
             if order.has_gap:
-                gap_since = gap_since if gap_since is not None else time.monotonic()
-                if order.overflowing or time.monotonic() - gap_since >= gap_wait_seconds:
-                    out.extend(d.sse for d in await _repair(chat, room, order))
-                    gap_since = time.monotonic()
+                if self.gap_since is None:
+                    self.gap_since = time.monotonic()
+                if order.overflowing or time.monotonic() - self.gap_since >= gap_wait_seconds:
+                    out.extend(d.sse for d in await _repair(self.chat, self.room, order))
+                    self.gap_since = time.monotonic()
             if not order.has_gap:
-                gap_since = None
+                self.gap_since = None
         except _FellBehind:
-            if out:
-                yield "".join(out).encode()
-            return
-        if not out and time.monotonic() - last_write >= keepalive_seconds:
-            out.append(sse_comment())
-        if out:
-            yield "".join(out).encode()
-            last_write = time.monotonic()
+            self.behind = True
+        return out
