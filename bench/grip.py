@@ -32,7 +32,7 @@ from bench.delivery import Posted, _readline, _report, collect_outputs, post_at_
 from bench.harness import MESSAGES_PATH, Context, Result, Server, scenario
 from bench.procs import PYTHON, Child, free_port, machine_busy_seconds
 from bench.rawhttp import Connection, HttpError, form_body, post_request
-from bench.stats import hist_percentile, merge, rounded
+from bench.stats import hist_percentile, merge, percentile, rounded
 from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
 
 GRIP_RATE = 10.0
@@ -275,16 +275,23 @@ def grip_seq(ctx: Context) -> Result:
     with app_behind_pushpin(ctx, "grip-seq") as (app, pushpin):
         room = f"seq-{uuid.uuid4().hex[:8]}"
         workers = start_subscribers(ctx, "grip-seq", pushpin.http_port, room, SEQ_SUBSCRIBERS)
-        cpu0 = app.cpu_seconds()
+        cpu0, proxy0 = app.cpu_seconds(), pushpin.cpu_seconds()
         path = MESSAGES_PATH.replace("{room}", room)
         posted, wall = asyncio.run(
             post_sequentially(app.host, pushpin.http_port, path, SEQ_RATE, seconds)
         )
-        cpu = app.cpu_seconds() - cpu0
+        cpu, proxy_cpu = app.cpu_seconds() - cpu0, pushpin.cpu_seconds() - proxy0
         outputs = collect_outputs(ctx, workers, len(posted.stored))
+        direct_path = MESSAGES_PATH.replace("{room}", f"{room}-direct")
+        direct, direct_wall = asyncio.run(
+            post_sequentially(app.host, app.port, direct_path, SEQ_RATE, seconds / 2)
+        )
     m = _report(posted, outputs, SEQ_RATE, seconds, SEQ_SUBSCRIBERS, cpu)
     m["posts_per_s"] = round(len(posted.stored) / wall, 1)
     m["app_cpu_ms_per_msg"] = m["server_cpu_s_per_1000_msgs"]
+    m["pushpin_cpu_ms_per_msg"] = round(proxy_cpu / max(1, len(posted.stored)) * 1000, 3)
+    m["direct_posts_per_s"] = round(len(direct.stored) / direct_wall, 1)
+    m["direct_post_p50_ms"] = rounded(percentile(direct.latencies, 50))
     m["target_met"] = m["posts_per_s"] >= TARGET_SEQ_RATE and m["all_delivered_in_order"]
     rows = [
         (
@@ -300,6 +307,14 @@ def grip_seq(ctx: Context) -> Result:
             f"({m['streams_complete_in_order']}/{SEQ_SUBSCRIBERS} streams, {m['posted']} messages)",
         ),
         ("app CPU per message", f"{m['app_cpu_ms_per_msg']} ms"),
+        (
+            "Pushpin CPU per message (proxying the POST, fanning out both events)",
+            f"{m['pushpin_cpu_ms_per_msg']} ms",
+        ),
+        (
+            f"same client straight to the app (no Pushpin, no subscribers), asking {SEQ_RATE:g}/s",
+            f"{m['direct_posts_per_s']:g} posts/s, POST p50 {m['direct_post_p50_ms']} ms",
+        ),
     ]
     return Result(m, rows + problem_rows(m))
 
