@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -65,11 +66,37 @@ def app_behind_pushpin(
     pushpin.app_port = app.port
     pushpin.start()
     try:
+        wait_until_streams_open(pushpin.http_port)
         yield app, pushpin
     finally:
         if pushpin.workdir is not None and pushpin.log_path.exists():
             shutil.copy(pushpin.log_path, ctx.log_dir / f"pushpin-{name}.log")
         pushpin.stop()
+
+
+def wait_until_streams_open(port: int, timeout: float = 15.0) -> None:
+    """Wait until a stream through Pushpin opens (200).
+
+    Pushpin listens before its proxy has reached its handler; streams opened in
+    that window are answered ``500 Accept service unavailable``.
+    """
+    request = (
+        f"GET /rooms/bench-probe/messages/ HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Accept: text/event-stream\r\nConnection: close\r\n\r\n"
+    ).encode()
+    deadline = time.monotonic() + timeout
+    status = b""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(request)
+                status = sock.recv(64).split(b"\r\n", 1)[0]
+        except OSError as exc:
+            status = str(exc).encode()
+        if status.startswith(b"HTTP/1.1 200"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"no stream opened through Pushpin in {timeout:g} s: {status!r}")
 
 
 def start_subscribers(
