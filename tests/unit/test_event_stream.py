@@ -92,7 +92,7 @@ async def test_a_handed_off_stream_is_sent_once_the_app_has_returned() -> None:
         await done.wait()
         return {"type": "http.disconnect"}
 
-    scope: dict[str, Any] = {"type": "http", "state": {}}
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "state": {}}
     await asyncio.wait_for(StreamHandoff(app)(scope, receive, send), 2)
     assert seen == [True]
     assert [m["type"] for m in sent] == ["http.response.start"] + ["http.response.body"] * 3

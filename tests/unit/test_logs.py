@@ -14,6 +14,7 @@ import pytest
 
 from flychat.entrypoints.logs import (
     ACCESS,
+    ACCESS_FLUSH_SECONDS,
     REQUEST_ID,
     AccessLines,
     RequestIdFilter,
@@ -86,7 +87,7 @@ def byte_stream_handler() -> tuple[logging.StreamHandler[io.TextIOWrapper], io.B
     return handler, raw
 
 
-async def test_lines_of_one_loop_iteration_are_written_together_and_in_order() -> None:
+async def test_lines_are_written_together_and_in_order() -> None:
     handler, raw = byte_stream_handler()
     lines = AccessLines(handler, "text")
     lines.write("p:1", "POST", "/a", 200, 1.0, "r-1")
@@ -95,6 +96,8 @@ async def test_lines_of_one_loop_iteration_are_written_together_and_in_order() -
     handler.handle(logging.makeLogRecord({"msg": "an error between", "levelname": "ERROR"}))
     lines.write("p:1", "POST", "/c", 201, 1.0, "r-3")
     await asyncio.sleep(0)
+    assert raw.getvalue().decode().count("\n") == 3
+    await asyncio.sleep(ACCESS_FLUSH_SECONDS + 0.05)
     written = raw.getvalue().decode().splitlines()
     assert [line.split("] ", 1)[1] for line in written] == [
         'p:1 "POST /a" 200 1.0ms',

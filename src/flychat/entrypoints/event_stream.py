@@ -148,7 +148,7 @@ class EventStream(Stream):
 
 
 class StreamHandoff:
-    """Runs the ``EventStream`` bodies of ``app`` once ``app`` has returned.
+    """Runs the ``EventStream`` bodies of ``app`` once ``app`` has returned (GET only).
 
     What the framework held for the request (frames, closures, the parsed request)
     is released while the stream stays open; the response start has gone through
@@ -161,7 +161,7 @@ class StreamHandoff:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Call the app; then send the body of the stream it handed over, if any."""
-        if scope["type"] != ScopeType.HTTP:
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "GET":
             await self.app(scope, receive, send)
             return
         handoff = Handoff()

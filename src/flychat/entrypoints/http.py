@@ -65,12 +65,13 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
     media_type="application/json",
     operation_class=documented(docs.SEND_MESSAGE),
 )
-async def send_message(request: Request[Any, Any, Any], room: FromPath[str]) -> ASGIResponse:
+async def send_message(request: Request[Any, Any, Any]) -> ASGIResponse:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId.
 
     With auth on, the token decides who speaks: ``from`` is its name, ``user`` its sub.
     """
     services = services_of(request.app.state)
+    room: str = request.scope["path_params"]["room"]
     try:
         caller = authenticate(services, request)
         room_id = None

@@ -20,6 +20,8 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 JSON_FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 NOT_FIELDS = (*RESERVED_ATTRS, "taskName", "color_message")
 ACCESS = logging.getLogger("flychat.access")
+ACCESS_FLUSH_SECONDS = 0.1
+"""The longest an access line waits in the stream's buffer before it is written."""
 CHATTY = ("httpx", "httpcore", "botocore", "alembic.runtime.plugins")
 
 
@@ -61,9 +63,10 @@ class AccessLines:
     The logging machinery costs a request more than the rest of the access line;
     this writes the same line (same fields, same shape) as ``handler`` would, while
     ``handler`` is the root's only one and ``flychat.access`` adds none of its own.
-    On an event loop the lines go to the stream's byte buffer and are flushed once
-    per loop iteration (one write for every request answered in it); any other log
-    record flushes the same stream first, so lines keep their order.
+    On an event loop the lines go to the stream's byte buffer, which is written when
+    it fills or ``ACCESS_FLUSH_SECONDS`` after its first unwritten line (one write
+    for many requests); any other log record flushes the same stream first, so lines
+    keep their order.
     """
 
     def __init__(self, handler: logging.StreamHandler[TextIO], log_format: str) -> None:
@@ -118,7 +121,7 @@ class AccessLines:
             if self._flush_soon:
                 return
             self._flush_soon = True
-        loop.call_soon(self._flush)
+        loop.call_later(ACCESS_FLUSH_SECONDS, self._flush)
 
     def _flush(self) -> None:
         with self._lock:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import time
 from collections.abc import Iterable
@@ -26,7 +26,7 @@ def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
             if _VALID_ID.fullmatch(claimed):
                 return claimed
             break
-    return os.urandom(16).hex()
+    return f"{random.getrandbits(128):032x}"
 
 
 def _log_access(scope: HTTPScope, path: str, status: int, seconds: float) -> None:
