@@ -121,13 +121,14 @@ class _Follower(asyncio.Protocol):
         self.chunked = True
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.stopping = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.write(self.request)  # type: ignore[attr-defined]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if not self.stream.error:
+        if not self.stream.error and not self.stopping:
             self.stream.error = f"{type(exc).__name__}: {exc}" if exc else "the stream ended"
         self._end()
 
@@ -199,6 +200,7 @@ async def _follow(args: argparse.Namespace, stream: Stream) -> None:
         await follower.closed
     finally:
         stream.opened.set()
+        follower.stopping = True
         transport.close()
 
 
