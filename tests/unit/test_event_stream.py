@@ -44,26 +44,33 @@ async def test_chunks_are_sent_then_the_body_ends() -> None:
     assert [(m["body"], m["more_body"]) for m in sent] == [(b"a", True), (b"b", True), (b"", False)]
 
 
-async def test_a_client_that_leaves_closes_the_iterator() -> None:
-    closed = asyncio.Event()
+class LeavingClient:
+    """An endless stream whose client leaves once the first chunk was sent."""
 
-    async def forever() -> AsyncIterator[bytes]:
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+        self._sent = asyncio.Event()
+
+    async def forever(self) -> AsyncIterator[bytes]:
         try:
             yield b"open"
             await asyncio.sleep(3600)
         finally:
-            closed.set()
+            self.closed.set()
 
-    first = asyncio.Event()
+    async def send(self, message: Any) -> None:
+        self._sent.set()
 
-    async def send(message: Any) -> None:
-        first.set()
-
-    async def receive() -> Any:
-        await first.wait()
+    async def receive(self) -> Any:
+        await self._sent.wait()
         return {"type": "http.disconnect"}
 
-    await asyncio.wait_for(response(forever()).send_body(send, receive), 2)
+
+async def test_a_client_that_leaves_closes_the_iterator() -> None:
+    client = LeavingClient()
+    closed = client.closed
+
+    await asyncio.wait_for(response(client.forever()).send_body(client.send, client.receive), 2)
     assert closed.is_set()
 
 
@@ -101,26 +108,11 @@ async def test_a_handed_off_stream_is_sent_once_the_app_has_returned() -> None:
 
 
 async def test_a_client_that_leaves_ends_the_stream_and_its_task_goes_on() -> None:
-    closed = asyncio.Event()
-
-    async def forever() -> AsyncIterator[bytes]:
-        try:
-            yield b"open"
-            await asyncio.sleep(3600)
-        finally:
-            closed.set()
-
-    left = asyncio.Event()
-
-    async def send(message: Any) -> None:
-        left.set()
-
-    async def receive() -> Any:
-        await left.wait()
-        return {"type": "http.disconnect"}
+    client = LeavingClient()
+    closed = client.closed
 
     async def request() -> str:
-        await send_stream(forever(), send, receive)
+        await send_stream(client.forever(), client.send, client.receive)
         await asyncio.sleep(0.01)
         return "went on"
 
