@@ -34,6 +34,29 @@ class Posted:
     late_ms: float = 0.0
 
 
+async def post_one(conn: Connection, path: str, text: str, index: int, posted: Posted) -> bool:
+    """POST one message on ``conn`` and record it in ``posted``; False when the request failed.
+
+    The text carries the send time in ns, which the subscribers use for latency.
+    """
+    sent_ns = time.monotonic_ns()
+    pid = str(uuid.uuid4())
+    body = form_body({"from": "bench", "text": f"{text} {sent_ns}", "provisionalId": pid})
+    try:
+        status, answer = await conn.request(post_request(conn.host, conn.port, path, body))
+    except HttpError as exc:
+        posted.failures.append(str(exc))
+        return False
+    posted.latencies.append((time.monotonic_ns() - sent_ns) / 1e6)
+    posted.by_index[index] = posted.latencies[-1]
+    if status != 200:
+        posted.failures.append(f"status {status}: {answer[:200]!r}")
+        return True
+    message = json.loads(answer)
+    posted.stored[int(message["id"])] = message["provisionalId"]
+    return True
+
+
 async def post_at_rate(host: str, port: int, path: str, rate: float, seconds: float) -> Posted:
     """Open-loop form POSTs at ``rate``/s for ``seconds``; text ends with the send time."""
     count = max(1, int(rate * seconds))
@@ -42,24 +65,8 @@ async def post_at_rate(host: str, port: int, path: str, rate: float, seconds: fl
 
     async def one(index: int) -> None:
         conn = idle.pop() if idle else Connection(host, port)
-        pid = str(uuid.uuid4())
-        sent_ns = time.monotonic_ns()
-        body = form_body(
-            {"from": "bench", "text": f"probe {index} {sent_ns}", "provisionalId": pid}
-        )
-        try:
-            status, answer = await conn.request(post_request(host, port, path, body))
-        except HttpError as exc:
-            posted.failures.append(str(exc))
-            return
-        posted.latencies.append((time.monotonic_ns() - sent_ns) / 1e6)
-        posted.by_index[index] = posted.latencies[-1]
-        idle.append(conn)
-        if status != 200:
-            posted.failures.append(f"status {status}: {answer[:200]!r}")
-            return
-        message = json.loads(answer)
-        posted.stored[int(message["id"])] = message["provisionalId"]
+        if await post_one(conn, path, f"probe {index}", index, posted):
+            idle.append(conn)
 
     start = time.monotonic()
     tasks = []

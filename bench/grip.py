@@ -29,10 +29,10 @@ if __package__ in (None, ""):  # run as a script: python bench/grip.py
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.core import delivery_rows, problem_rows, profile_rows
-from bench.delivery import Posted, _readline, _report, collect_outputs, post_at_rate
+from bench.delivery import Posted, _readline, _report, collect_outputs, post_at_rate, post_one
 from bench.harness import MESSAGES_PATH, Context, Result, Server, scenario
 from bench.procs import PYTHON, Child, free_port, machine_busy_seconds
-from bench.rawhttp import Connection, HttpError, form_body, post_request
+from bench.rawhttp import Connection
 from bench.stats import hist_percentile, merge, percentile, rounded
 from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
 
@@ -270,21 +270,7 @@ async def post_sequentially(
             await asyncio.sleep(delay)
         else:
             posted.late_ms = max(posted.late_ms, -delay * 1000)
-        sent_ns = time.monotonic_ns()
-        pid = str(uuid.uuid4())
-        body = form_body({"from": "bench", "text": f"seq {index} {sent_ns}", "provisionalId": pid})
-        try:
-            status, answer = await conn.request(post_request(host, port, path, body))
-        except HttpError as exc:
-            posted.failures.append(str(exc))
-            continue
-        posted.latencies.append((time.monotonic_ns() - sent_ns) / 1e6)
-        posted.by_index[index] = posted.latencies[-1]
-        if status != 200:
-            posted.failures.append(f"status {status}: {answer[:200]!r}")
-            continue
-        message = json.loads(answer)
-        posted.stored[int(message["id"])] = message["provisionalId"]
+        await post_one(conn, path, f"seq {index}", index, posted)
     conn.close()
     return posted, time.monotonic() - start
 
