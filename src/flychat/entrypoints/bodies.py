@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 from io import BytesIO
+from typing import Any
 from urllib.parse import parse_qsl
 
 import multipart
+from litestar import Request
+from litestar.exceptions import InternalServerException
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.types import Receive
 
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
@@ -103,3 +108,43 @@ def decode_fields(kind: str, content_type: str, body: bytes) -> dict[str, object
     if kind == MULTIPART:
         return _multipart(body, content_type)
     return _form(body)
+
+
+def _content_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:
+    content_type = length = None
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length" and value.isdigit():
+            length = int(value)
+    return content_type, length
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body from the ASGI channel; RequestEntityTooLarge past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            raise InternalServerException("client disconnected prematurely")
+        body: bytes = event.get("body", b"")  # type: ignore[assignment]
+        size += len(body)
+        if size > limit:
+            raise RequestEntityTooLarge
+        if not event.get("more_body", False):
+            if not chunks:
+                return body
+            chunks.append(body)
+            return b"".join(chunks)
+        chunks.append(body)
+
+
+async def body_fields(request: Request[Any, Any, Any], limit: int) -> dict[str, object]:
+    """The POST body's fields, checked in order: 413 (over ``limit`` bytes), 415, then 400."""
+    content_type, announced = _content_headers(request.scope["headers"])
+    if announced is not None and announced > limit:
+        raise RequestEntityTooLarge
+    body = await read_body(request.receive, limit)
+    kind = check_media_type(content_type)
+    return decode_fields(kind, content_type or "", body)

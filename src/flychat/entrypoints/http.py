@@ -10,7 +10,6 @@ from litestar.datastructures import State
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Response
-from litestar.response.base import ASGIResponse
 
 from flychat.bootstrap import Services
 from flychat.domain.access import NotAuthenticated, expiry_slot
@@ -19,13 +18,14 @@ from flychat.domain.messages import MAX_PAGE_LIMIT
 from flychat.domain.model import Page, RoomId, parse_position
 from flychat.domain.wire import message_fields, message_json
 from flychat.entrypoints.auth import authenticate, authorize, check_cross_site, check_rate
-from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.bodies import body_fields
 from flychat.entrypoints.event_stream import EventStream
 from flychat.entrypoints.grip.stream import (
     grip_recovery_answer,
     grip_stream_answer,
     is_recovery_request,
 )
+from flychat.entrypoints.json_answer import JsonAnswer
 from flychat.entrypoints.openapi import operations as docs
 from flychat.entrypoints.openapi.document import documented
 from flychat.entrypoints.sse import (
@@ -65,7 +65,7 @@ def _query_int(request: Request[Any, Any, Any], name: str) -> int | None:
     media_type="application/json",
     operation_class=documented(docs.SEND_MESSAGE),
 )
-async def send_message(request: Request[Any, Any, Any]) -> ASGIResponse:
+async def send_message(request: Request[Any, Any, Any]) -> JsonAnswer:
     """Post a message to a room (form, multipart or JSON); idempotent on provisionalId.
 
     With auth on, the token decides who speaks: ``from`` is its name, ``user`` its sub.
@@ -80,10 +80,7 @@ async def send_message(request: Request[Any, Any, Any]) -> ASGIResponse:
             caller.require("post", room_id)
             check_cross_site(services, request)
         check_rate(services, request, caller)
-        body = await request.body()
-        content_type = request.headers.get("content-type")
-        kind = check_media_type(content_type)
-        fields = decode_fields(kind, content_type or "", body)
+        fields = await body_fields(request, services.settings.max_body_bytes)
         room_id = room_id or RoomId(room)
     except Exception:
         services.chat.metrics.post_finished("rejected")
@@ -96,7 +93,7 @@ async def send_message(request: Request[Any, Any, Any]) -> ASGIResponse:
         fields.get("provisionalId"),
         user=None if caller is None else caller.sub,
     )
-    return ASGIResponse(body=message_json(message).encode(), media_type="application/json")
+    return JsonAnswer(message_json(message).encode())
 
 
 @get(MESSAGES_PATH, operation_class=documented(docs.READ_MESSAGES))

@@ -13,7 +13,7 @@ from flychat.domain.model import RoomId, Sender, validate_sender
 from flychat.domain.presence import parse_flag
 from flychat.domain.wire import roster_fields
 from flychat.entrypoints.auth import authenticate, authorize, check_cross_site
-from flychat.entrypoints.bodies import check_media_type, decode_fields
+from flychat.entrypoints.bodies import body_fields
 from flychat.entrypoints.http import services_of
 from flychat.entrypoints.openapi import operations as docs
 from flychat.entrypoints.openapi.document import documented
@@ -51,19 +51,11 @@ def signed_in(
     return room_id, caller
 
 
-async def body_fields(request: Request[Any, Any, Any]) -> dict[str, object]:
-    """The POST body's fields, checked like a message's: 413, then 415, then 400."""
-    body = await request.body()
-    content_type = request.headers.get("content-type")
-    kind = check_media_type(content_type)
-    return decode_fields(kind, content_type or "", body)
-
-
 @post(TYPING_PATH, status_code=204, operation_class=documented(docs.SEND_TYPING))
 async def send_typing(request: Request[Any, Any, Any], room: FromPath[str], state: State) -> None:
     """Say the sender is (or stopped) typing; repeats within 2 s send no new event."""
     room_id, caller = signed_in(request, state, room, "post")
-    fields = await body_fields(request)
+    fields = await body_fields(request, services_of(state).settings.max_body_bytes)
     room_id = room_id or RoomId(room)
     sender = sender_of(fields, caller)
     typing = parse_flag("typing", fields.get("typing"), default=True)
@@ -76,7 +68,7 @@ async def send_presence(
 ) -> dict[str, Any]:
     """A heartbeat (present for the TTL), or ``leave=true``; answers the room's members."""
     room_id, caller = signed_in(request, state, room, "read")
-    fields = await body_fields(request)
+    fields = await body_fields(request, services_of(state).settings.max_body_bytes)
     room_id = room_id or RoomId(room)
     sender = sender_of(fields, caller)
     leave = parse_flag("leave", fields.get("leave"), default=False)
