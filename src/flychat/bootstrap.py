@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -54,8 +54,12 @@ def utc_now() -> datetime:
 
 
 def new_provisional_id() -> str:
-    """A fresh provisional id in UUID form."""
-    return str(uuid.uuid4())
+    """A fresh provisional id: a random (version 4) UUID as text, as ``str(uuid.uuid4())``."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = "89ab"
 
 
 @asynccontextmanager

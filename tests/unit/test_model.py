@@ -116,3 +116,10 @@ def test_dates_are_utc_milliseconds() -> None:
     moment = datetime(2026, 11, 27, 22, 0, 0, 123456, tzinfo=timezone(timedelta(hours=1)))
     assert to_millis(moment) == datetime(2026, 11, 27, 21, 0, 0, 123000, tzinfo=UTC)
     assert format_date(moment) == "2026-11-27T21:00:00.123Z"
+
+
+def test_format_date_keeps_four_digit_years_and_whole_milliseconds() -> None:
+    assert (
+        format_date(datetime(999, 1, 2, 3, 4, 5, 999999, tzinfo=UTC)) == "0999-01-02T03:04:05.999Z"
+    )
+    assert format_date(datetime(2026, 12, 1, tzinfo=UTC)) == "2026-12-01T00:00:00.000Z"

@@ -130,7 +130,7 @@ class Chat:
             raise
         finally:
             self.metrics.append_took(time.perf_counter() - started)
-        if message == Message.from_draft(message.id, draft):
+        if message.came_from(draft):
             self.metrics.post_finished("stored")
             self._each_publisher(lambda p: p.publish_message(room, message))
         else:

@@ -106,10 +106,7 @@ def to_millis(moment: datetime) -> datetime:
 def format_date(moment: datetime) -> str:
     """Format as ISO 8601 UTC with milliseconds and ``Z``."""
     u = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    return (
-        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
-        f".{u.microsecond // 1000:03d}Z"
-    )
+    return u.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +137,16 @@ class Message:
         """The message that ``draft`` becomes once stored with ``message_id``."""
         return cls(
             message_id, draft.provisional_id, draft.sender, draft.text, draft.date, draft.user
+        )
+
+    def came_from(self, draft: Draft) -> bool:
+        """True when this is what ``draft`` became (not an earlier post's message)."""
+        return (
+            self.provisional_id == draft.provisional_id
+            and self.date == draft.date
+            and self.sender == draft.sender
+            and self.text == draft.text
+            and self.user == draft.user
         )
 
 
