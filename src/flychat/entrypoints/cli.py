@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -63,7 +64,27 @@ def serve(settings: Settings) -> None:
 
     for handled in (signal.SIGINT, signal.SIGTERM):
         signal.signal(handled, _after_shutdown)
+    tune_gc()
     _GracefulServer(config, [end_streams]).run()
+
+
+GC_THRESHOLDS = (10_000, 10, 10)
+"""Young-generation size before a collection (Python's default: 700, 10, 10). A request's
+objects die by reference count long before 10,000 allocations, so fewer survive into
+the older generations whose collections stop every stream."""
+
+
+def tune_gc() -> None:
+    """Keep the garbage collector's pauses off the event loop's critical path.
+
+    What importing and building the app allocated lives as long as the process: it is
+    frozen out of the collector's sight (a full collection walked it in 30 ms). With
+    1,000 streams the default thresholds spent 0.85 s of 14 s collecting, in pauses of
+    up to 80 ms; these spend 0.1 s.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def _after_shutdown(sig: int, frame: FrameType | None) -> None:
