@@ -1,8 +1,8 @@
 import asyncio
 
 from flychat.adapters.local_broker import LocalBroker
-from flychat.domain.model import RoomId
-from flychat.domain.wire import Durable
+from flychat.domain.model import Draft, Message, RoomId
+from flychat.domain.wire import Durable, Provisional
 
 from .test_sequencer import msg
 
@@ -63,3 +63,31 @@ async def test_an_unsubscribed_inbox_is_closed_and_takes_nothing() -> None:
     broker.publish_message(ROOM, msg(1))
     assert subscription.closed
     assert await subscription.receive(0.01) == []
+
+
+def _draft_of(message: Message) -> Draft:
+    return Draft(message.provisional_id, message.sender, message.text, message.date)
+
+
+async def test_a_durable_event_published_right_after_its_provisional_wakes_the_reader_once() -> (
+    None
+):
+    broker = LocalBroker()
+    subscription = broker.subscribe(ROOM)
+    reader = asyncio.create_task(subscription.receive(30))
+    await asyncio.sleep(0)
+    broker.publish_provisional(ROOM, _draft_of(msg(1)))
+    await asyncio.sleep(0)
+    broker.publish_message(ROOM, msg(1))
+    items = await asyncio.wait_for(reader, 1)
+    assert [type(item) for item in items] == [Provisional, Durable]
+
+
+async def test_a_provisional_event_does_not_wait_for_a_slow_store() -> None:
+    broker = LocalBroker()
+    subscription = broker.subscribe(ROOM)
+    reader = asyncio.create_task(subscription.receive(30))
+    await asyncio.sleep(0)
+    broker.publish_provisional(ROOM, _draft_of(msg(1)))
+    items = await asyncio.wait_for(reader, 0.5)
+    assert [type(item) for item in items] == [Provisional]
