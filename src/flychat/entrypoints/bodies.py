@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qsl
@@ -110,7 +111,7 @@ def decode_fields(kind: str, content_type: str, body: bytes) -> dict[str, object
     return _form(body)
 
 
-def _content_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:
+def _content_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:
     content_type = length = None
     for name, value in headers:
         if name == b"content-type":
