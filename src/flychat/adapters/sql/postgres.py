@@ -51,8 +51,15 @@ room's last draft), and trim the rows beyond retention. The trim sees the table 
 it was before the statement, so a room's batch larger than the retention trims its
 own oldest rows with ``TRIM``."""
 TRIM = "DELETE FROM messages WHERE room = $1 AND id <= $2"
-WRITER_SETTINGS = {"lock_timeout": f"{LOCK_TIMEOUT_MS}ms", "enable_bitmapscan": "off"}
-"""Session settings of the appender's connections. Without bitmap scans the trim walks
+WRITER_SETTINGS = {
+    "lock_timeout": f"{LOCK_TIMEOUT_MS}ms",
+    "enable_bitmapscan": "off",
+    "plan_cache_mode": "force_generic_plan",
+}
+"""Session settings of the appender's connections. The statement's plan does not depend
+on its arrays, so it is planned once per connection: left to choose, PostgreSQL planned
+it again on every execution (0.57 ms of backend CPU per 16-row statement, 0.30 ms with
+the generic plan). Without bitmap scans the trim walks
 the primary key with a plain index scan, which marks the index entries of rows it finds
 deleted as dead, so the next trims skip them; a bitmap scan visits every dead entry
 below the cut again on every statement until VACUUM (5 ms per statement after ~35,000
