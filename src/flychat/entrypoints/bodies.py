@@ -114,7 +114,7 @@ def decode_fields(kind: str, content_type: str, body: bytes) -> dict[str, object
 def _content_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, int | None]:
     content_type = length = None
     for name, value in headers:
-        if name == b"content-type":
+        if name == b"content-type" and content_type is None:
             content_type = value.decode("latin-1")
         elif name == b"content-length" and value.isdigit():
             length = int(value)
