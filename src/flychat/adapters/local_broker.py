@@ -30,14 +30,15 @@ class Subscription:
         self.overflowed = False
         self.closed = False
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Wake the reader if it waits (after items offered with ``wake=False``)."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def offer(self, item: FeedItem, wake: bool = True) -> None:
         """Queue an item without ever blocking the publisher; ``wake=False``: the caller
-        wakes the reader (``wake``) later."""
+        calls ``wake`` later."""
         if self.closed:
             return
         if len(self._items) >= self._limit:
@@ -46,11 +47,7 @@ class Subscription:
         else:
             self._items.append(item)
         if wake:
-            self._wake()
-
-    def wake(self) -> None:
-        """Wake the reader if it waits (items offered with ``wake=False``)."""
-        self._wake()
+            self.wake()
 
     def close(self) -> None:
         """End the stream: the reader sees ``closed`` at its next wake-up."""
@@ -58,11 +55,11 @@ class Subscription:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self._wake()
+        self.wake()
 
     def _expire(self) -> None:
         self._timer = None
-        self._wake()
+        self.wake()
 
     async def receive(self, wait_seconds: float) -> list[FeedItem]:
         """Everything queued so far; waits up to ``wait_seconds`` when empty (may end early)."""
@@ -132,7 +129,7 @@ class LocalBroker:
         return members
 
     def publish_provisional(self, room: RoomId, draft: Draft) -> None:
-        """Deliver the provisional event to the room's streams (they wake next iteration)."""
+        """Deliver the provisional event to the room's streams (woken two iterations later)."""
         if room.value in self._rooms:
             members = self._offer(room, Provisional.of(draft), wake=False)
             try:
