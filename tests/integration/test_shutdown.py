@@ -60,3 +60,27 @@ async def test_sigterm_finishes_posts_and_ends_streams() -> None:
     assert response.json()["text"] == "sent during shutdown"
     assert ended.count("closed") == 3
     assert exit_code == 0 and took < 10
+
+
+def _main_thread_wakeups(pid: int) -> int:
+    with open(f"/proc/{pid}/task/{pid}/status") as status:
+        fields = dict(line.split(":", 1) for line in status if "ctxt_switches" in line)
+    return sum(int(value) for value in fields.values())
+
+
+def test_idle_server_wakes_about_once_a_second_and_still_stops_at_once() -> None:
+    proc = FlychatProcess({"FLYCHAT_DATABASE_URL": "memory://"}).start()
+    try:
+        assert proc.process is not None
+        httpx.get(f"{proc.base_url}/rooms/idle/messages/", timeout=5).raise_for_status()
+        time.sleep(0.5)
+        before = _main_thread_wakeups(proc.process.pid)
+        time.sleep(4)
+        wakeups = _main_thread_wakeups(proc.process.pid) - before
+        date = httpx.get(f"{proc.base_url}/rooms/idle/messages/", timeout=5).headers["date"]
+        took = proc.stop()
+    finally:
+        proc.stop()
+    assert wakeups <= 16, f"{wakeups} wakeups in 4 s (uvicorn's own loop wakes 40 times)"
+    assert date.endswith(" GMT")
+    assert took < 1.0

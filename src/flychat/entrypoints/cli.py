@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
@@ -20,20 +21,41 @@ from flychat.entrypoints.app import create_app
 from flychat.entrypoints.logs import configure_logging
 
 SHUTDOWN_SECONDS = 8
+TICK_SECONDS = 1.0
+"""How often the idle server wakes: uvicorn's own loop wakes every 0.1 s to refresh its
+``Date`` header (once a second) and look for a stop signal; 2-3 ms of CPU a second on
+an idle process, a quarter of the app's CPU per message at 10 messages/s."""
+_TICKS_PER_SECOND = 10
 
 
 class _GracefulServer(uvicorn.Server):
-    """A uvicorn server that ends the app's SSE streams as soon as SIGTERM arrives."""
+    """A uvicorn server that wakes once a second when idle, and on SIGTERM at once ends
+    the app's SSE streams and starts shutting down."""
 
     def __init__(self, config: uvicorn.Config, on_exit: list[object]) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._exit_asked: asyncio.Event | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         for callback in self._on_exit:
             if callable(callback):
                 callback()
         super().handle_exit(sig, frame)
+        if self._loop is not None and self._exit_asked is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._exit_asked.set)
+
+    async def main_loop(self) -> None:
+        """uvicorn's tick (``Date`` header, stop checks) once per ``TICK_SECONDS``."""
+        self._loop = asyncio.get_running_loop()
+        self._exit_asked = asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + _TICKS_PER_SECOND) % 864_000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit_asked.wait(), TICK_SECONDS)
 
 
 def serve(settings: Settings) -> None:
