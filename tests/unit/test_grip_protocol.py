@@ -144,3 +144,34 @@ def test_hold_headers_of_an_empty_room_and_sub_second_keepalive() -> None:
 )
 def test_parse_grip_last(value: str | None, expected: int | None) -> None:
     assert parse_grip_last(value, "messages-r") == expected
+
+
+def test_a_remembered_grip_sig_still_expires_and_a_forged_one_is_still_refused() -> None:
+    now = [time.time()]
+    validator = GripSigValidator([PUSHPIN_KEY], clock=lambda: now[0])
+    good = token(PUSHPIN_KEY, exp_in=30)
+    assert validator.is_valid(good) and validator.is_valid(good)
+    forged = good[: good.rindex(".") + 1] + "A" * 43
+    assert not validator.is_valid(forged)
+    now[0] += 31
+    assert not validator.is_valid(good)
+
+
+def test_many_distinct_tokens_keep_working_past_what_is_remembered() -> None:
+    validator = GripSigValidator([PUSHPIN_KEY])
+    tokens = [token(PUSHPIN_KEY, exp_in=60 + i) for i in range(600)]
+    assert all(validator.is_valid(t) for t in tokens)
+    assert all(validator.is_valid(t) for t in tokens[:10])
+
+
+def test_grip_sig_signed_es256_validates_with_the_public_key() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    public = private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    signed = jwt.encode({"iss": "fanout", "exp": int(time.time()) + 60}, private, "ES256")
+    assert GripSigValidator([PUSHPIN_KEY, public]).is_valid(signed)
+    assert not GripSigValidator([public]).is_valid(token(PUSHPIN_KEY))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from litestar import Request
@@ -25,7 +26,12 @@ DIRECT_OFF = (
 def is_grip_request(services: Services, request: Request[Any, Any, Any]) -> bool:
     """True when the request carries a ``Grip-Sig`` that validates with a configured key."""
     keys = services.grip_sig_keys
-    return bool(keys) and GripSigValidator(keys).is_valid(request.headers.get("grip-sig"))
+    return bool(keys) and _validator(keys).is_valid(request.headers.get("grip-sig"))
+
+
+@functools.lru_cache(maxsize=8)
+def _validator(keys: tuple[bytes | str, ...]) -> GripSigValidator:
+    return GripSigValidator(keys)
 
 
 def is_recovery_request(services: Services, request: Request[Any, Any, Any]) -> bool:
