@@ -111,7 +111,11 @@ async def test_retention_keeps_the_newest(open_store: Callable[[int], Any], room
         assert latest.last_id == 12
         after = await store.log.after(room, 3, 50)
         assert [m.id for m in after.messages] == [8, 9, 10, 11, 12]
+        assert [m.id for m in (await store.log.after(room, 9, 2)).messages] == [10, 11]
+        assert (await store.log.after(room, 12, 50)).messages == ()
         assert (await store.log.before(room, 8, 50)).messages == ()
+        assert [m.id for m in (await store.log.before(room, 10, 50)).messages] == [8, 9]
+        assert [m.id for m in (await store.log.before(room, 99, 2)).messages] == [11, 12]
 
 
 async def test_ids_are_never_reused_after_trimming(

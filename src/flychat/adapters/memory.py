@@ -11,9 +11,17 @@ from flychat.domain.model import Draft, Member, Message, Page, RoomId, Sender
 
 @dataclass
 class _Room:
+    """A room's kept messages: consecutive ids, oldest first."""
+
     messages: list[Message] = field(default_factory=list)
     last_id: int = 0
     by_provisional: dict[str, Message] = field(default_factory=dict)
+
+    def index_of(self, message_id: int) -> int:
+        """Where ``message_id`` is (or would be) in ``messages``, clamped to the list."""
+        if not self.messages:
+            return 0
+        return min(len(self.messages), max(0, message_id - self.messages[0].id))
 
 
 class InMemoryMessageLog:
@@ -27,7 +35,10 @@ class InMemoryMessageLog:
     def _room(self, room: RoomId) -> _Room:
         if not self.available:
             raise StorageUnavailable("the in-memory store is switched off")
-        return self._rooms.setdefault(room.value, _Room())
+        state = self._rooms.get(room.value)
+        if state is None:
+            state = self._rooms[room.value] = _Room()
+        return state
 
     async def append(self, room: RoomId, draft: Draft) -> Message:
         """Store the draft as the room's next message (idempotent on provisional id)."""
@@ -54,14 +65,16 @@ class InMemoryMessageLog:
     async def after(self, room: RoomId, after_id: int, limit: int) -> Page:
         """Messages with id > after_id, oldest first."""
         state = self._room(room)
-        found = [m for m in state.messages if m.id > after_id][:limit]
+        start = state.index_of(after_id + 1)
+        found = state.messages[start : start + max(0, limit)]
         return Page(tuple(found), state.last_id)
 
     async def before(self, room: RoomId, before_id: int, limit: int) -> Page:
         """The newest ``limit`` messages with id < before_id, oldest first."""
         state = self._room(room)
-        found = [m for m in state.messages if m.id < before_id]
-        return Page(tuple(found[-limit:]) if limit > 0 else (), state.last_id)
+        end = state.index_of(before_id)
+        found = state.messages[max(0, end - limit) : end] if limit > 0 else ()
+        return Page(tuple(found), state.last_id)
 
     async def check(self) -> None:
         """Raise StorageUnavailable when switched off."""
