@@ -187,6 +187,24 @@ def measure_through_proxy(
     return report
 
 
+def bare_cpu_ms_per_post(ctx: Context, rate: float) -> float:
+    """CPU per POST of the bare Litestar app posted at ``rate`` (no proxy, no store).
+
+    At a few POSTs a second every request meets cold caches, so this machine's floor
+    for one request is several times its cost under load; it is measured beside the
+    GRIP figure so the two can be compared in one run.
+    """
+    bare = ctx.start_bare("bare-at-grip-rate")
+    try:
+        seconds = ctx.options.seconds
+        before = bare.cpu_seconds()
+        path = MESSAGES_PATH.replace("{room}", "bare")
+        posted = asyncio.run(post_at_rate(bare.host, bare.port, path, rate, seconds))
+        return (bare.cpu_seconds() - before) / max(1, len(posted.stored)) * 1000
+    finally:
+        ctx.stop(bare.child)
+
+
 def grip_delivery(
     ctx: Context, subscribers: int, rate: float = GRIP_RATE, *, http: bool = False
 ) -> Result:
@@ -200,6 +218,7 @@ def grip_delivery(
     m["transport"] = "http" if http else "zmq"
     m["app_cpu_ms_per_msg"] = round(m["server_cpu_s_per_1000_msgs"], 3)
     m["store_append_ms"] = round(append_time_ms(ctx), 3)
+    m["bare_cpu_ms_per_post_same_rate"] = round(bare_cpu_ms_per_post(ctx, rate), 3)
     return Result(m, _rows(m))
 
 
@@ -240,6 +259,11 @@ def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
             f"{lead} / {m['probe_provisional_lead_p1_ms']} ms vs {m['store_append_ms']} ms "
             f"({_verdict(t['provisional_lead_covers_append'])} at p50; probe provisional "
             f"first {m['probe_provisional_first_pct']}%)",
+        ),
+        (
+            "bare Litestar CPU per POST at the same rate (no proxy, no store)",
+            f"{m['bare_cpu_ms_per_post_same_rate']} ms "
+            f"(flychat {cpu / max(1e-9, m['bare_cpu_ms_per_post_same_rate']):.2f}x)",
         ),
         ("Pushpin CPU per 1000 messages", f"{m['pushpin_cpu_s_per_1000_msgs']} s"),
         (
