@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.harness import MESSAGES_PATH, Context, Server
-from bench.procs import PYTHON, Child
+from bench.procs import PYTHON, Child, machine_busy_seconds
 from bench.rawhttp import Connection, HttpError, form_body, post_request
 from bench.stats import hist_percentile, merge, percentile, rounded
 
@@ -138,12 +138,16 @@ def measure_delivery(
     time.sleep(0.3)
     measured = cpu_of or post_to
     profiler = ctx.profile(measured, seconds) if opts.profile else None
-    cpu0 = measured.cpu_seconds()
+    cpu0, busy0 = measured.cpu_seconds(), machine_busy_seconds()
+    subs0 = sum(w.cpu_seconds() for w in workers)
     posted = asyncio.run(post_at_rate(post_to.host, post_to.port, path.replace("{room}", room),
                                       rate, seconds))  # fmt: skip
-    cpu1 = measured.cpu_seconds()
+    cpu1, busy1 = measured.cpu_seconds(), machine_busy_seconds()
+    subs1 = sum(w.cpu_seconds() for w in workers)
     outputs = collect_outputs(ctx, workers, len(posted.stored))
     report = _report(posted, outputs, rate, seconds, subscribers, cpu1 - cpu0)
+    report["subscriber_procs_cpu_cores"] = round((subs1 - subs0) / seconds, 2)
+    report["machine_busy_cores"] = round((busy1 - busy0) / seconds, 2)
     if profiler is not None:
         report["profile"] = ctx.profile_summary(profiler)
     return report

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from typing import Any
@@ -127,7 +128,11 @@ def fanout_1000(ctx: Context) -> Result:
             f"{m['deliveries_per_s']:,.0f} ({'met' if met else 'NOT met'}; "
             f"{m['deliveries_per_server_cpu_s']:,.0f} per server CPU second)",
         ),
-        ("server CPU", f"{m['server_cpu_cores']} cores"),
+        (
+            "CPU cores: server / subscriber processes / whole machine",
+            f"{m['server_cpu_cores']} / {m['subscriber_procs_cpu_cores']} / "
+            f"{m['machine_busy_cores']} of {os.cpu_count()}",
+        ),
     ]
     return Result(m, rows + profile_rows(m) + problem_rows(m))
 
