@@ -52,7 +52,7 @@ AUTH_SECRET = "schemathesis-only-secret-" + "x" * 32
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("store", "seconds"), [("memory", 35), ("sqlite", 15), ("memory-auth", 12)]
+    ("store", "seconds"), [("memory", 25), ("sqlite", 15), ("memory-auth", 12)]
 )
 def test_schemathesis_finds_nothing(store: str, seconds: int, tmp_path: Path) -> None:
     """Open mode on two stores; then auth on with no token sent (the room routes answer 401)."""
