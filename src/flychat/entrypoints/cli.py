@@ -24,7 +24,7 @@ SHUTDOWN_SECONDS = 8
 TICK_SECONDS = 1.0
 """How often the idle server wakes: uvicorn's own loop wakes every 0.1 s to refresh its
 ``Date`` header (once a second) and look for a stop signal; 2-3 ms of CPU a second on
-an idle process, a quarter of the app's CPU per message at 10 messages/s."""
+an idle process, a tenth of the app's CPU per message at 10 messages/s."""
 _TICKS_PER_SECOND = 10
 
 

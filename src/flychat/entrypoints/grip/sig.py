@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 
 ALGORITHMS = ("HS256", "RS256", "ES256")
-"""What gripcontrol's ``validate_sig`` accepts: Pushpin signs HS256, Fanout Cloud ES256."""
+"""What gripcontrol's ``validate_sig`` accepts (Pushpin signs HS256 with its ``sig_key``)."""
 REMEMBERED_TOKENS = 256
 
 
