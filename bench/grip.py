@@ -38,6 +38,7 @@ from flychat.entrypoints.pushpin_runner import Pushpin, pushpin_binary
 
 GRIP_RATE = 10.0
 SEQ_RATE = 400.0
+CEILING_ASK_RATE = 2000.0
 SEQ_SUBSCRIBERS = 10
 SUBSCRIBERS_PER_PROC = 100
 TARGET_CPU_MS = 1.5
@@ -45,6 +46,16 @@ TARGET_DURABLE_P99_MS = 25.0
 TARGET_P50_GAP_MS = 3.0
 TARGET_PROVISIONAL_FIRST_PCT = 99.0
 TARGET_SEQ_RATE = 300.0
+
+
+def new_pushpin(ctx: Context, name: str, app_port: int) -> Pushpin:
+    """A Pushpin (not started yet) routing to ``app_port``, its files under the bench's workdir."""
+    if pushpin_binary() is None:
+        raise RuntimeError("pushpin is not installed (apt-get install pushpin)")
+    workdir = ctx.workdir / f"pp-{name}"
+    pushpin = Pushpin(app_port=app_port, control_port=free_port(), workdir=workdir)
+    pushpin.push_in_port = free_port()
+    return pushpin
 
 
 @contextmanager
@@ -56,22 +67,44 @@ def app_behind_pushpin(
     The app publishes over Pushpin's ZeroMQ input, or with ``http`` through
     ``POST /publish/`` on its control port (how any non-local proxy is reached).
     """
-    if pushpin_binary() is None:
-        raise RuntimeError("pushpin is not installed (apt-get install pushpin)")
-    pushpin = Pushpin(app_port=0, control_port=free_port(), workdir=ctx.workdir / f"pp-{name}")
-    pushpin.push_in_port = free_port()
+    pushpin = new_pushpin(ctx, name, 0)
     grip_url = pushpin.http_grip_url if http else pushpin.grip_url
     settings = {"GRIP_URL": grip_url, "FLYCHAT_DIRECT_STREAMING": "false", **(env or {})}
     app = ctx.start_flychat(f"flychat-{name}", ctx.sqlite_url(name), settings)
     pushpin.app_port = app.port
+    with running(ctx, name, pushpin):
+        yield app, pushpin
+
+
+@contextmanager
+def running(ctx: Context, name: str, pushpin: Pushpin) -> Iterator[Pushpin]:
+    """Start ``pushpin``, wait until streams open through it, stop it (keeping its log)."""
     pushpin.start()
     try:
         wait_until_streams_open(pushpin.http_port)
-        yield app, pushpin
+        yield pushpin
     finally:
         if pushpin.workdir is not None and pushpin.log_path.exists():
             shutil.copy(pushpin.log_path, ctx.log_dir / f"pushpin-{name}.log")
         pushpin.stop()
+
+
+def bare_through_pushpin(ctx: Context, rate: float, seconds: float) -> float:
+    """POSTs/s one sequential client gets through a fresh Pushpin to the bare Litestar app.
+
+    Nothing is published and nothing streams: the proxy's own round trip, the ceiling of
+    ``grip-seq`` on this machine.
+    """
+    bare = ctx.start_bare("bare-behind-pushpin")
+    try:
+        with running(ctx, "grip-seq-bare", new_pushpin(ctx, "grip-seq-bare", bare.port)) as pushpin:
+            path = MESSAGES_PATH.replace("{room}", "bare")
+            posted, wall = asyncio.run(
+                post_sequentially(bare.host, pushpin.http_port, path, rate, seconds)
+            )
+            return len(posted.stored) / wall
+    finally:
+        ctx.stop(bare.child)
 
 
 def wait_until_streams_open(port: int, timeout: float = 15.0) -> None:
@@ -329,6 +362,12 @@ def grip_seq(ctx: Context) -> Result:
     m["pushpin_cpu_ms_per_msg"] = round(proxy_cpu / max(1, len(posted.stored)) * 1000, 3)
     m["direct_posts_per_s"] = round(len(direct.stored) / direct_wall, 1)
     m["direct_post_p50_ms"] = rounded(percentile(direct.latencies, 50))
+    m["bare_through_pushpin_posts_per_s"] = round(
+        bare_through_pushpin(ctx, CEILING_ASK_RATE, seconds / 2), 1
+    )
+    m["ratio_to_bare_through_pushpin"] = round(
+        m["posts_per_s"] / max(1.0, m["bare_through_pushpin_posts_per_s"]), 2
+    )
     m["target_met"] = m["posts_per_s"] >= TARGET_SEQ_RATE and m["all_delivered_in_order"]
     rows = [
         (
@@ -351,6 +390,12 @@ def grip_seq(ctx: Context) -> Result:
         (
             f"same client straight to the app (no Pushpin, no subscribers), asking {SEQ_RATE:g}/s",
             f"{m['direct_posts_per_s']:g} posts/s, POST p50 {m['direct_post_p50_ms']} ms",
+        ),
+        (
+            "same client through Pushpin to bare Litestar (nothing published, no subscribers), "
+            f"asking {CEILING_ASK_RATE:g}/s: the proxy's ceiling",
+            f"{m['bare_through_pushpin_posts_per_s']:g} posts/s "
+            f"(flychat {m['ratio_to_bare_through_pushpin']:g} of it)",
         ),
     ]
     return Result(m, rows + problem_rows(m))
