@@ -12,9 +12,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from flychat.adapters.sql.engine import async_url
 from flychat.adapters.sql.log import open_sql_log
+from flychat.adapters.sql.postgres import APPEND, connect_params
 from flychat.domain.errors import StorageUnavailable
 from flychat.domain.model import Draft, RoomId
 from tests.support.sql import SQL_BACKENDS, migrated_sqlite, postgres_database, sqlite_url
@@ -153,6 +155,33 @@ async def test_postgresql_survives_dropped_connections(pg_url: str) -> None:
         assert killed >= 1
         assert (await log.append(room, draft())).id == 2
         assert (await log.latest(room, 5)).last_id == 2
+
+
+def _generic_plan_of_append(url: str) -> str:
+    async def explain() -> str:
+        engine = create_async_engine(async_url(url))
+        conn = await asyncpg.connect(**connect_params(engine))
+        try:
+            await conn.execute(f"PREPARE append AS {APPEND}")
+            rows = await conn.fetch(
+                "EXPLAIN EXECUTE append('{r}', '{1}', '{r}', '{0}', '{p}', '{s}', '{t}', '{1}', "
+                "'{NULL}', 1000)"
+            )
+            return "\n".join(row[0] for row in rows)
+        finally:
+            await conn.close()
+            await engine.dispose()
+
+    return asyncio.run(explain())
+
+
+@pytest.mark.postgres
+def test_postgresql_trim_never_scans_the_table_even_when_planned_on_an_empty_one() -> None:
+    with postgres_database() as url:
+        plan = _generic_plan_of_append(url)
+    trim = plan.split("CTE trimmed", 1)[1]
+    assert "Index Scan using" in trim and "on messages m" in trim, plan
+    assert "Seq Scan" not in plan, plan
 
 
 async def test_sqlite_synchronous_mode_from_the_url(tmp_path: Path) -> None:
