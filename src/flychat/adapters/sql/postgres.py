@@ -64,13 +64,12 @@ the generic plan). Without bitmap scans the trim walks
 an index with a plain index scan, which marks the index entries of rows it finds
 deleted as dead, so the next trims skip them; a bitmap scan visits every dead entry
 below the cut again on every statement until VACUUM (5 ms per statement after ~35,000
-trimmed rows in one room, against 0.1 ms). Without sequential scans a plan made while
-the table was still empty (a new database: the plan is kept until ANALYZE updates the
-statistics) does not read the whole table on every statement: PostgreSQL planned the
-trim as a Seq Scan there, 30 % of the backend's CPU under load (perf), 90-95 µs of
-server CPU per POST against 35-63 µs with it off. Planned on an empty table the trim
-may walk the room's (room, provisional_id) entries instead of only the rows it
-deletes; once the table has statistics it walks the primary key."""
+trimmed rows in one room, against 0.1 ms). Without sequential scans the trim never
+reads the whole table: the generic plan cannot tell rooms apart, and PostgreSQL planned
+the trim as a Seq Scan on an empty table (a new database) and again after ANALYZE of a
+table holding one room: 30 % of the backend's CPU under load (perf), 90-95 µs of server
+CPU per POST against 35-63 µs with it off. In those plans it walks the room's
+(room, provisional_id) entries rather than only the rows it deletes."""
 _LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
