@@ -24,7 +24,8 @@ def _cdf(histogram: dict[str, int]) -> tuple[list[float], list[float]]:
 
 
 def plot(report: dict[str, Any], out: Path) -> Path | None:
-    """Draw every delivery scenario's durable (and provisional) latency CDF into ``out``."""
+    """Draw every delivery scenario's durable (solid) and provisional (dotted) latency CDF
+    into ``out``, one colour per scenario."""
     try:
         import matplotlib
 
@@ -33,14 +34,16 @@ def plot(report: dict[str, Any], out: Path) -> Path | None:
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(9, 5))
-    drawn = 0
+    drawn = scenarios = 0
     for name, entry in report["scenarios"].items():
         metrics = entry.get("metrics") or {}
+        color = f"C{scenarios % 10}"
         for kind, style in (("durable_hist", "-"), ("provisional_hist", ":")):
             if metrics.get(kind):
                 xs, ys = _cdf(metrics[kind])
-                ax.plot(xs, ys, style, label=f"{name} {kind.split('_')[0]}")
+                ax.plot(xs, ys, style, color=color, label=f"{name} {kind.split('_')[0]}")
                 drawn += 1
+        scenarios += any(metrics.get(kind) for kind in ("durable_hist", "provisional_hist"))
     if not drawn:
         plt.close(fig)
         return None
