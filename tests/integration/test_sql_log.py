@@ -19,7 +19,13 @@ from flychat.adapters.sql.log import open_sql_log
 from flychat.adapters.sql.postgres import APPEND, connect_params
 from flychat.domain.errors import StorageUnavailable
 from flychat.domain.model import Draft, RoomId
-from tests.support.sql import SQL_BACKENDS, migrated_sqlite, postgres_database, sqlite_url
+from tests.support.sql import (
+    SQL_BACKENDS,
+    migrated_sqlite,
+    postgres_database,
+    run_async,
+    sqlite_url,
+)
 
 ROOM = RoomId("lobby")
 
@@ -157,28 +163,25 @@ async def test_postgresql_survives_dropped_connections(pg_url: str) -> None:
         assert (await log.latest(room, 5)).last_id == 2
 
 
-def _generic_plan_of_append(url: str) -> str:
-    async def explain() -> str:
-        engine = create_async_engine(async_url(url))
-        conn = await asyncpg.connect(**connect_params(engine))
-        try:
-            await conn.execute(f"PREPARE append AS {APPEND}")
-            rows = await conn.fetch(
-                "EXPLAIN EXECUTE append('{r}', '{1}', '{r}', '{0}', '{p}', '{s}', '{t}', '{1}', "
-                "'{NULL}', 1000)"
-            )
-            return "\n".join(row[0] for row in rows)
-        finally:
-            await conn.close()
-            await engine.dispose()
-
-    return asyncio.run(explain())
+async def _generic_plan_of_append(url: str) -> str:
+    engine = create_async_engine(async_url(url))
+    conn = await asyncpg.connect(**connect_params(engine))
+    try:
+        await conn.execute(f"PREPARE append AS {APPEND}")
+        rows = await conn.fetch(
+            "EXPLAIN EXECUTE append('{r}', '{1}', '{r}', '{0}', '{p}', '{s}', '{t}', '{1}', "
+            "'{NULL}', 1000)"
+        )
+        return "\n".join(row[0] for row in rows)
+    finally:
+        await conn.close()
+        await engine.dispose()
 
 
 @pytest.mark.postgres
 def test_postgresql_trim_never_scans_the_table_even_when_planned_on_an_empty_one() -> None:
     with postgres_database() as url:
-        plan = _generic_plan_of_append(url)
+        plan = run_async(lambda: _generic_plan_of_append(url))
     trim = plan.split("CTE trimmed", 1)[1]
     assert "Index Scan using" in trim and "on messages m" in trim, plan
     assert "Seq Scan" not in plan, plan
