@@ -35,7 +35,7 @@ def _count_thread_calls() -> Counter[str]:
 
     async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
         calls[getattr(fn, "__name__", "call")] += 1
-        return await original(self, fn, *args, **kwargs)
+        return await original(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
     aiosqlite.core.Connection._execute = counted  # type: ignore[method-assign]
     return calls

@@ -195,6 +195,8 @@ class Context:
         self.options = options
         self.log_dir = log_dir
         self.results: dict[str, dict[str, Any]] = {}
+        self.last_bare: dict[str, Any] | None = None
+        """The latest window of the bare app this round: the "before" of the next ratio."""
         self._scratch = tempfile.TemporaryDirectory(prefix="flychat-bench-")
         self.workdir = Path(self._scratch.name)
         self._children: list[Child] = []

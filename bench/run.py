@@ -164,7 +164,7 @@ def _git() -> dict[str, Any]:
 
 
 def _machine() -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("litestar", "uvicorn", "sqlalchemy", "aiosqlite", "uvloop", "httptools"):
         try:
             from importlib.metadata import version
@@ -303,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for round_no in range(1, options.rounds + 1):
             ctx.results = {}
+            ctx.last_bare = None
             failed: set[str] = set()
             for s in todo:
                 if s.once and round_no > 1:

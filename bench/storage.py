@@ -210,7 +210,7 @@ def post_postgres(ctx: Context, rooms: int) -> Result:
         metrics["store_name"] = "PostgreSQL server"
         metrics["postgres_backends_seen"] = len(postgres.backends_seen)
         metrics["postgres_sessions_opened"] = sessions1 - sessions0
-    result = with_ratio(ctx, metrics)
+    result = with_ratio(ctx, metrics, f"postgres-{rooms}")
     result.rows.append(
         (
             "PostgreSQL sessions opened during the load (warm-up + window)",
@@ -237,7 +237,7 @@ def post_dynamodb(ctx: Context, rooms: int) -> Result:
     server = ctx.start_flychat(f"flychat-dynamodb-{rooms}", url, AWS_ENV)
     metrics = ctx.post_load(server, rooms=rooms, store_cpu=moto.cpu_seconds)
     metrics["store_name"] = "moto"
-    return with_ratio(ctx, metrics)
+    return with_ratio(ctx, metrics, f"dynamodb-{rooms}")
 
 
 # -- scenarios ---------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def post_dynamodb(ctx: Context, rooms: int) -> Result:
 )
 def post_sqlite_many(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-sqlite-100", ctx.sqlite_url("post-100"))
-    return with_ratio(ctx, ctx.post_load(server, rooms=MANY_ROOMS))
+    return with_ratio(ctx, ctx.post_load(server, rooms=MANY_ROOMS), "sqlite-100")
 
 
 @scenario(
@@ -266,7 +266,7 @@ def post_sqlite_many(ctx: Context) -> Result:
 )
 def post_memory_many(ctx: Context) -> Result:
     server = ctx.start_flychat("flychat-memory-100", "memory://")
-    return with_ratio(ctx, ctx.post_load(server, rooms=MANY_ROOMS))
+    return with_ratio(ctx, ctx.post_load(server, rooms=MANY_ROOMS), "memory-100")
 
 
 @scenario(
@@ -408,8 +408,9 @@ def storage_table(report: dict[str, Any]) -> list[str]:
     widths = [max(len(line[i]) for line in full) for i in range(len(header))]
     rounds = report.get("options", {}).get("rounds", 1)
     out = [
-        f"storage: median of each figure over {rounds} round(s); ratios to bare Litestar "
-        "in the same round; failed = non-2xx + connection errors in all rounds; "
+        f"storage: median of each figure over {rounds} round(s); ratios to the mean of the "
+        "bare Litestar windows just before and just after each one; failed = non-2xx + "
+        "connection errors in all rounds; "
         "moto is an emulator, not a proxy for DynamoDB's speed",
     ]
     for line in lines:
