@@ -84,7 +84,7 @@ def with_ratio(ctx: Context, metrics: dict[str, Any], name: str) -> Result:
     """
     ctx.stop_all()
     rows = post_rows(metrics)
-    before = ctx.last_bare or ctx.results.get("post-bare")
+    before = ctx.last_bare
     if before is None:
         return Result(metrics, rows)
     after = bare_window(ctx, f"bare-after-{name}")
