@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from flychat.adapters.sql.engine import async_url
 from flychat.adapters.sql.log import open_sql_log
 from flychat.adapters.sql.postgres import APPEND, connect_params
+from flychat.adapters.sql.writer import CHECKPOINT_EVERY, RoomWriter
 from flychat.domain.errors import StorageUnavailable
 from flychat.domain.model import Draft, RoomId
 from tests.support.sql import (
@@ -209,3 +211,39 @@ async def test_a_batch_spanning_rooms_with_one_duplicate_stores_each_once(url: s
             expected = 6 if room == rooms[3] else 5
             assert [m.id for m in page.messages] == list(range(1, expected + 1))
             assert len({m.provisional_id for m in page.messages}) == expected
+
+
+async def test_sqlite_checkpoints_keep_the_wal_bounded(tmp_path: Path) -> None:
+    url = migrated_sqlite(tmp_path / "wal.db")
+    wal = tmp_path / "wal.db-wal"
+    async with open_sql_log(url, retention=100) as log:
+        for n in range(CHECKPOINT_EVERY - 1):
+            await log.append(ROOM, draft(f"m{n}"))
+        before_any_checkpoint = wal.stat().st_size
+        for n in range(CHECKPOINT_EVERY * 4):
+            await log.append(ROOM, draft(f"later {n}"))
+            await asyncio.sleep(0)
+        after = wal.stat().st_size
+    assert after <= before_any_checkpoint * 1.5
+
+
+async def test_sqlite_appends_do_not_wait_for_a_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    checkpoint = RoomWriter._checkpoint
+
+    def held_checkpoint(writer: RoomWriter) -> None:
+        started.set()
+        release.wait(10)
+        checkpoint(writer)
+
+    monkeypatch.setattr(RoomWriter, "_checkpoint", held_checkpoint)
+    url = migrated_sqlite(tmp_path / "held.db")
+    async with open_sql_log(url) as log:
+        for n in range(CHECKPOINT_EVERY):
+            await log.append(ROOM, draft(f"m{n}"))
+        assert await asyncio.to_thread(started.wait, 5)
+        later = [await asyncio.wait_for(log.append(ROOM, draft(f"x{n}")), 2) for n in range(20)]
+        release.set()
+    assert [m.id for m in later] == list(range(CHECKPOINT_EVERY + 1, CHECKPOINT_EVERY + 21))
