@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -28,6 +29,8 @@ from flychat.adapters.sql.postgres import PostgresAppender
 from flychat.adapters.sql.tables import messages
 from flychat.domain.errors import AppendConflict
 from flychat.domain.model import Draft, Message, to_millis
+
+log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_BATCH = 256
@@ -274,9 +277,11 @@ class RoomWriter:
                 self._checkpointing.add_done_callback(self._checkpointed)
         return stored
 
-    def _checkpointed(self, _done: asyncio.Future[None]) -> None:
+    def _checkpointed(self, done: asyncio.Future[None]) -> None:
         self._checkpointing = None
         self._catch_up = True
+        if not done.cancelled() and done.exception() is not None:
+            log.warning("SQLite WAL checkpoint failed: %r", done.exception())
 
     def _checkpoint(self) -> None:
         """Copy the WAL into the database without blocking writers.
