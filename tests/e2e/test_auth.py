@@ -364,6 +364,34 @@ async def test_session_with_a_bad_token_is_401_without_cookie(
     assert page.headers["content-type"].startswith("text/html")
 
 
+async def test_session_from_a_foreign_origin_is_refused(auth_client: httpx.AsyncClient) -> None:
+    token = grant(sub(), ttl=600)
+    for origin in ("https://evil.example", "null", f"{auth_client.base_url.scheme}://evil"):
+        for path in ("/auth/session", "/auth/logout"):
+            refused = await auth_client.post(
+                path, data={"token": token}, headers={"Origin": origin}
+            )
+            assert refused.status_code == 403, (path, origin)
+            assert "set-cookie" not in refused.headers
+            assert "cross-site" in refused.json()["error"]
+    page = await auth_client.post(
+        "/auth/session",
+        data={"token": token},
+        headers={"Origin": "https://evil.example", "Accept": "text/html"},
+    )
+    assert page.status_code == 403 and page.headers["content-type"].startswith("text/html")
+    own = str(auth_client.base_url).rstrip("/")
+    for headers in ({"Origin": own}, {"Origin": CORS_ORIGIN}, {}):
+        signed_in = await auth_client.post("/auth/session", data={"token": token}, headers=headers)
+        assert signed_in.status_code == 303, headers
+        assert signed_in.headers["set-cookie"].startswith(f"flychat_token={token}")
+        signed_out = await auth_client.post("/auth/logout", headers=headers)
+        assert (
+            signed_out.status_code == 303
+            and "max-age=0" in signed_out.headers["set-cookie"].lower()
+        )
+
+
 async def test_logout_clears_the_cookie(auth_client: httpx.AsyncClient) -> None:
     response = await auth_client.post("/auth/logout")
     assert response.status_code == 303 and response.headers["location"] == "/"

@@ -117,6 +117,21 @@ def check_cross_site(services: Services, request: Request[Any, Any, Any]) -> Non
         )
 
 
+def check_session_origin(services: Services, request: Request[Any, Any, Any]) -> None:
+    """Refuse a sign-in or sign-out POST whose ``Origin`` is neither the app's own nor allowed.
+
+    Without it a foreign page could sign a visitor in as the page's own user (login
+    CSRF) or out. Requests without ``Origin`` (non-browser clients) pass.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        return
+    if not origin_allowed(origin, request.headers.get("host"), services.settings.cors_origins):
+        raise CrossSiteRefused(
+            f"cross-site sign-in refused: origin {origin!r} may not set or clear the cookie"
+        )
+
+
 def client_address(peer: str, forwarded_for: str | None, trusted: tuple[Any, ...]) -> str:
     """The client's address: ``peer``, or through trusted proxies the ``X-Forwarded-For`` hop.
 

@@ -11,7 +11,7 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Response, Template
 
 from flychat.domain.access import Caller, NotAuthenticated
-from flychat.entrypoints.auth import COOKIE, INVALID_TOKEN, REALM
+from flychat.entrypoints.auth import COOKIE, INVALID_TOKEN, REALM, check_session_origin
 from flychat.entrypoints.http import services_of
 from flychat.entrypoints.openapi import operations as docs
 from flychat.entrypoints.openapi.document import documented
@@ -50,6 +50,7 @@ async def create_session(request: Request[Any, Any, Any], state: State) -> Any:
     services = services_of(state)
     if services.verifier is None:
         raise NotFoundException("identity and access are off (no FLYCHAT_AUTH_SECRET)")
+    check_session_origin(services, request)
     form = await request.form()
     next_path = local_path(form.get("next"))
     raw = form.get("token")
@@ -78,8 +79,9 @@ async def create_session(request: Request[Any, Any, Any], state: State) -> Any:
 
 
 @post("/auth/logout", status_code=303, operation_class=documented(docs.END_SESSION))
-async def end_session(request: Request[Any, Any, Any]) -> Redirect:
-    """Clear the cookie and go to ``/``."""
+async def end_session(request: Request[Any, Any, Any], state: State) -> Redirect:
+    """Clear the cookie and go to ``/`` (refused from a foreign ``Origin``)."""
+    check_session_origin(services_of(state), request)
     cleared = Cookie(
         key=COOKIE,
         value="",

@@ -437,6 +437,11 @@ CREATE_SESSION = Doc(
             {HTML: PAGE, JSON: Content((Error,))},
             {"WWW-Authenticate": CHALLENGE},
         ),
+        403: Reply(
+            "`Origin` is neither the app's own nor in `FLYCHAT_CORS_ORIGINS` (login CSRF); "
+            "no cookie is set. HTML when `Accept` includes `text/html`, else JSON.",
+            {HTML: PAGE, JSON: Content((Error,))},
+        ),
         404: Reply(
             "Identity and access are off (open mode): there is nothing to sign in to. HTML "
             "when `Accept` includes `text/html`, else JSON.",
@@ -455,6 +460,11 @@ END_SESSION = Doc(
                 "Location": header("`/`.", TEXT, required=True),
                 SET_COOKIE: header("`flychat_token=; Max-Age=0; ...`.", TEXT, required=True),
             },
+        ),
+        403: Reply(
+            "`Origin` is neither the app's own nor in `FLYCHAT_CORS_ORIGINS`; the cookie is "
+            "kept. HTML when `Accept` includes `text/html`, else JSON.",
+            {HTML: PAGE, JSON: Content((Error,))},
         ),
     },
 )
