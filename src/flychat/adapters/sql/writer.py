@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, replace
@@ -44,6 +45,10 @@ MESSAGE_COLUMNS = (
 )
 _ROOM = messages.c.room == bindparam("room")
 CHECKPOINT_EVERY = 500
+RESTART_ATTEMPTS = 20
+RESTART_RETRY_SECONDS = 0.005
+"""A ``RESTART`` checkpoint finds another process's checkpoint running (busy at once):
+it is tried again this many times, this far apart, in the writer thread."""
 _BUMP_ROOMS = 64
 """Rooms per counter upsert (two parameters each, far below SQLite's limit)."""
 BUSY_MS = int(SQLITE_BUSY_SECONDS * 1000)
@@ -75,6 +80,19 @@ _SQLITE_TRIM = "DELETE FROM messages WHERE room = ? AND id <= ?"
 _FIND = select(*MESSAGE_COLUMNS).where(
     _ROOM, messages.c.provisional_id.in_(bindparam("pids", expanding=True))
 )
+
+
+def wal_generation(database: str | None) -> bytes | None:
+    """The checkpoint sequence number and salts of the database's WAL header, which change
+    each time the WAL starts over (None without a readable WAL file)."""
+    if not database or database == ":memory:":
+        return None
+    try:
+        with open(f"{database}-wal", "rb") as wal:
+            header = wal.read(24)
+    except OSError:
+        return None
+    return header[12:24] if len(header) == 24 else None
 
 
 def to_ms(moment: datetime) -> int:
@@ -137,6 +155,7 @@ class RoomWriter:
         self._raw: Any = None
         self._checkpointer: Any = None
         self._checkpointing: asyncio.Future[None] | None = None
+        self._wal_generation: bytes | None = None
         self._catch_up = False
         self._busy_ms = -1
         self._inline = sqlite_inline
@@ -291,14 +310,31 @@ class RoomWriter:
         wait for). What they wrote meanwhile is copied by ``_finish_checkpoint`` after
         the next commit (under 1 ms); only then is the WAL copied whole, so the next
         write restarts it from its start and the file stays the size of 500 commits.
+
+        When the WAL has not started over since this process's previous checkpoint
+        (other processes wrote between every checkpoint and the next write), the
+        checkpoint is a ``RESTART``: it holds off every writer until the WAL is copied
+        whole and no reader uses it, so the next write starts it over.
         """
+        assert self._sqlite is not None
+        generation = wal_generation(self._sqlite.url.database)
+        stuck = generation is not None and generation == self._wal_generation
+        self._wal_generation = generation
         with contextlib.suppress(sqlite3.Error, DBAPIError):
             if self._checkpointer is None:
-                assert self._sqlite is not None
                 dialect = self._sqlite.dialect
                 args, kwargs = dialect.create_connect_args(self._sqlite.url)
                 self._checkpointer = dialect.loaded_dbapi.connect(*args, **kwargs)
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+            if not stuck:
+                self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+                return
+            for _ in range(RESTART_ATTEMPTS):
+                cursor = self._checkpointer.execute("PRAGMA wal_checkpoint(RESTART)")
+                busy, *_ = cursor.fetchone()
+                cursor.close()
+                if not busy:
+                    return
+                time.sleep(RESTART_RETRY_SECONDS)
 
     def _finish_checkpoint(self) -> None:
         """Copy the rest of the WAL, between two commits on the writer's connection."""
