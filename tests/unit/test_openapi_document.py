@@ -96,8 +96,8 @@ def test_statuses_each_operation_answers_with(document: dict[str, Any]) -> None:
     assert statuses(document, TYPING, "post") == {204, 400, 404, 413, 415} | auth
     assert statuses(document, PRESENCE, "post") == {200, 400, 404, 413, 415, 503} | auth
     assert statuses(document, PRESENCE, "get") == {200, 400, 404, 503} | auth
-    assert statuses(document, "/auth/session", "post") == {303, 400, 401, 404}
-    assert statuses(document, "/auth/logout", "post") == {303}
+    assert statuses(document, "/auth/session", "post") == {303, 400, 401, 403, 404}
+    assert statuses(document, "/auth/logout", "post") == {303, 403}
 
 
 ROOM_OPERATIONS = [
