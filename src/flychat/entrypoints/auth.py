@@ -102,16 +102,23 @@ def origin_allowed(origin: str, host: str | None, allowed: tuple[str, ...]) -> b
     return (theirs[1] or _DEFAULT_PORTS[parts.scheme]) == ours[1]
 
 
+def foreign_origin(services: Services, request: Request[Any, Any, Any]) -> str | None:
+    """The request's ``Origin`` when it is neither the app's own nor allowed, else None."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    host = request.headers.get("host")
+    return None if origin_allowed(origin, host, services.settings.cors_origins) else origin
+
+
 def check_cross_site(services: Services, request: Request[Any, Any, Any]) -> None:
     """Refuse a cookie-only POST whose ``Origin`` is neither the app's own nor allowed."""
     if services.verifier is None:
         return
     presented = presented_token(request)
-    origin = request.headers.get("origin")
-    if presented is None or not presented.from_cookie or origin is None:
+    if presented is None or not presented.from_cookie:
         return
-    host = request.headers.get("host")
-    if not origin_allowed(origin, host, services.settings.cors_origins):
+    if (origin := foreign_origin(services, request)) is not None:
         raise CrossSiteRefused(
             f"cross-site POST refused: origin {origin!r} is not allowed to post with the cookie"
         )
@@ -123,10 +130,7 @@ def check_session_origin(services: Services, request: Request[Any, Any, Any]) ->
     Without it a foreign page could sign a visitor in as the page's own user (login
     CSRF) or out. Requests without ``Origin`` (non-browser clients) pass.
     """
-    origin = request.headers.get("origin")
-    if origin is None:
-        return
-    if not origin_allowed(origin, request.headers.get("host"), services.settings.cors_origins):
+    if (origin := foreign_origin(services, request)) is not None:
         raise CrossSiteRefused(
             f"cross-site sign-in refused: origin {origin!r} may not set or clear the cookie"
         )
