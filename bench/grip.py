@@ -220,22 +220,38 @@ def measure_through_proxy(
     return report
 
 
-def bare_cpu_ms_per_post(ctx: Context, rate: float) -> float:
-    """CPU per POST of the bare Litestar app posted at ``rate`` (no proxy, no store).
+def cpu_ms_per_post_at_rate(ctx: Context, server: Server, rate: float) -> float:
+    """CPU per POST of ``server`` posted straight at ``rate`` for the scenario's seconds; stops it.
 
     At a few POSTs a second every request meets cold caches, so this machine's floor
     for one request is several times its cost under load; it is measured beside the
     GRIP figure so the two can be compared in one run.
     """
-    bare = ctx.start_bare("bare-at-grip-rate")
     try:
-        seconds = ctx.options.seconds
-        before = bare.cpu_seconds()
-        path = MESSAGES_PATH.replace("{room}", "bare")
-        posted = asyncio.run(post_at_rate(bare.host, bare.port, path, rate, seconds))
-        return (bare.cpu_seconds() - before) / max(1, len(posted.stored)) * 1000
+        before = server.cpu_seconds()
+        path = MESSAGES_PATH.replace("{room}", "lone")
+        posted = asyncio.run(
+            post_at_rate(server.host, server.port, path, rate, ctx.options.seconds)
+        )
+        return (server.cpu_seconds() - before) / max(1, len(posted.stored)) * 1000
     finally:
-        ctx.stop(bare.child)
+        ctx.stop(server.child)
+
+
+def lone_post_costs(ctx: Context, rate: float) -> dict[str, float]:
+    """CPU per POST at ``rate`` straight to bare Litestar and to flychat in direct mode on
+    ``memory://`` and on SQLite: what the GRIP figure's POST costs without the proxy."""
+    return {
+        "bare_cpu_ms_per_post_same_rate": cpu_ms_per_post_at_rate(
+            ctx, ctx.start_bare("bare-at-grip-rate"), rate
+        ),
+        "direct_memory_cpu_ms_per_post_same_rate": cpu_ms_per_post_at_rate(
+            ctx, ctx.start_flychat("memory-at-grip-rate", "memory://"), rate
+        ),
+        "direct_sqlite_cpu_ms_per_post_same_rate": cpu_ms_per_post_at_rate(
+            ctx, ctx.start_flychat("sqlite-at-grip-rate", ctx.sqlite_url("at-grip-rate")), rate
+        ),
+    }
 
 
 def grip_delivery(
@@ -251,7 +267,7 @@ def grip_delivery(
     m["transport"] = "http" if http else "zmq"
     m["app_cpu_ms_per_msg"] = round(m["server_cpu_s_per_1000_msgs"], 3)
     m["store_append_ms"] = round(append_time_ms(ctx), 3)
-    m["bare_cpu_ms_per_post_same_rate"] = round(bare_cpu_ms_per_post(ctx, rate), 3)
+    m.update({key: round(ms, 3) for key, ms in lone_post_costs(ctx, rate).items()})
     return Result(m, _rows(m))
 
 
@@ -297,6 +313,11 @@ def _rows(m: dict[str, Any]) -> list[tuple[str, str]]:
             "bare Litestar CPU per POST at the same rate (no proxy, no store)",
             f"{m['bare_cpu_ms_per_post_same_rate']} ms "
             f"(flychat {cpu / max(1e-9, m['bare_cpu_ms_per_post_same_rate']):.2f}x)",
+        ),
+        (
+            "flychat direct (no proxy) CPU per POST at the same rate: memory:// / SQLite",
+            f"{m['direct_memory_cpu_ms_per_post_same_rate']} / "
+            f"{m['direct_sqlite_cpu_ms_per_post_same_rate']} ms",
         ),
         ("Pushpin CPU per 1000 messages", f"{m['pushpin_cpu_s_per_1000_msgs']} s"),
         (
