@@ -169,11 +169,13 @@ def order_figures(outputs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def append_time_ms(ctx: Context) -> float:
-    """Median wall time of one SQLite append through the storage port (bench/append_cost.py)."""
+def append_time_ms(ctx: Context, url: str | None = None) -> float:
+    """Median wall time of one append through the storage port (bench/append_cost.py), on
+    ``url`` or a fresh SQLite file."""
+    url = url or ctx.sqlite_url("append-time")
     child = ctx.spawn(
         "append-time",
-        [PYTHON, "-m", "bench.append_cost", "--url", ctx.sqlite_url("append-time"), "--batch", "1"],
+        [PYTHON, "-m", "bench.append_cost", "--url", url, "--batch", "1"],
         stdout=subprocess.PIPE,
     )
     out, _ = child.process.communicate(timeout=120)

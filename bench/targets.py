@@ -60,6 +60,19 @@ def _grip_seq(m: dict[str, Any]) -> tuple[str, bool] | None:
     return f"{m['posts_per_s']:g} posts/s, {lost}", m["target_met"]
 
 
+def _lead(m: dict[str, Any]) -> tuple[str, bool] | None:
+    parts, met = [], True
+    for store, label in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+        if f"{store}_targets" not in m:
+            continue
+        parts.append(
+            f"{label} published {m[f'{store}_published_lead_p50_ms']} / at the stream "
+            f"{m[f'{store}_provisional_lead_p50_ms']} vs append {m[f'{store}_store_append_ms']} ms"
+        )
+        met = met and m[f"{store}_targets"]["subscriber_lead_covers_append"]
+    return ("; ".join(parts), met) if parts else None
+
+
 def _storm(m: dict[str, Any]) -> tuple[str, bool] | None:
     figure = (
         f"{m['recovery_requests_per_s']} recoveries/s, "
@@ -88,6 +101,7 @@ CHECKS = [
     ("idle-streams", "<= 16 KB per idle stream", _idle),
     ("grip-50", "<= 1.5 ms/msg, p99 <= 25 ms, provisional first", _grip),
     ("grip-50-http", "the same, publishing over HTTP (no target)", _grip),
+    ("grip-lead", "provisional lead at the stream >= append", _lead),
     ("grip-seq", ">= 300 posts/s sequential, nothing lost", _grip_seq),
     ("grip-storm", "recoveries answered cheaply, all delivered", _storm),
     ("access-log", f"text access log <= +{ACCESS_LOG_BUDGET_PCT:g}% CPU", _access_log),
