@@ -9,6 +9,8 @@ timestamps the provisional and the durable item as they leave the app; the probe
 timestamps both events as they leave Pushpin. Post texts end with the poster's
 ``time.monotonic_ns()`` (system-wide), so both sides also give latencies from the
 POST. Compared with each store's append time (bench/append_cost.py, in process).
+The app's CPU here covers two publishes per item (Pushpin and the tap): ``grip-50``
+is the CPU figure.
 """
 
 from __future__ import annotations
@@ -154,9 +156,11 @@ def _probe(ctx: Context, app: Server, proxy_port: int, tap: Tap) -> dict[str, An
     workers = start_subscribers(ctx, f"{app.name}-probe", proxy_port, room, 1)
     tap.arrivals.clear()
     path = MESSAGES_PATH.replace("{room}", room)
+    cpu0 = app.cpu_seconds()
     posted = asyncio.run(post_at_rate(app.host, app.port, path, GRIP_RATE, ctx.options.seconds))
+    cpu = app.cpu_seconds() - cpu0
     outputs = collect_outputs(ctx, workers, len(posted.stored))
-    m = _report(posted, outputs, GRIP_RATE, ctx.options.seconds, 1, 0.0)
+    m = _report(posted, outputs, GRIP_RATE, ctx.options.seconds, 1, cpu)
     m.update(order_figures(outputs))
     m.update(published_figures(list(tap.arrivals)))
     for kind in ("provisional", "durable"):
