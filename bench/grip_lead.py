@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +48,12 @@ STORES = ("sqlite", "postgres")
 STORE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
-@dataclass
 class Tap:
     """A ZeroMQ PULL socket on loopback recording when each published item arrives."""
 
-    arrivals: list[tuple[int, bytes]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[int, bytes]] = []
+        self._stop = threading.Event()
         self._context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._socket = self._context.socket(zmq.PULL)
         self.port = self._socket.bind_to_random_port("tcp://127.0.0.1")
